@@ -1,0 +1,5 @@
+import sys
+
+from openreactor.cli import main
+
+sys.exit(main())

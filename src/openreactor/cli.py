@@ -1,0 +1,108 @@
+"""``openreactor serve | models | schema``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from openreactor.models.builtin import BUILTIN_MODELS
+from openreactor.models.loader import ModelNotFoundError, load_model
+from openreactor.models.schema import openapi_document
+from openreactor.settings import Settings
+
+DEFAULT_MODEL = "probe"
+_DEFAULTS = Settings()
+
+
+def _addresses(value: str) -> list[str]:
+    return [a.strip() for a in value.split(",") if a.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openreactor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve a model (local mode: one session at a time)")
+    serve.add_argument("--model", default=DEFAULT_MODEL, help="built-in name or package.module:Class")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--width", type=int, help="output width for models that take one")
+    serve.add_argument("--height", type=int)
+    serve.add_argument("--fps", type=float)
+    serve.add_argument(
+        "--ice-host", dest="ice_hosts", action="append", type=_addresses, metavar="ADDR[,ADDR]",
+        help="host address(es) ICE may offer, e.g. 127.0.0.1 on loopback or the public address "
+             "behind NAT; default: every interface but loopback",
+    )
+    serve.add_argument("--video-bitrate-min", type=int, default=_DEFAULTS.video_bitrate_min, metavar="BPS")
+    serve.add_argument("--video-bitrate-max", type=int, default=_DEFAULTS.video_bitrate_max, metavar="BPS")
+    serve.add_argument("--keyframe-interval", type=float, default=_DEFAULTS.keyframe_interval_s, metavar="S")
+    serve.add_argument("--keepalive", type=float, default=_DEFAULTS.keepalive_s, metavar="S",
+                       help="how long a session with no client lives (default 30)")
+    serve.add_argument("--log-level", default="info")
+
+    sub.add_parser("models", help="list the built-in models")
+
+    schema = sub.add_parser("schema", help="print a model's schema (OpenAPI) as JSON")
+    schema.add_argument("--model", default=DEFAULT_MODEL)
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from openreactor.http.app import create_app
+
+    hosts = [a for group in (args.ice_hosts or []) for a in group]
+    settings = Settings(
+        model=args.model,
+        host=args.host,
+        port=args.port,
+        width=args.width,
+        height=args.height,
+        fps=args.fps,
+        ice_host_addresses=tuple(hosts) if hosts else None,
+        video_bitrate_min=args.video_bitrate_min,
+        video_bitrate_max=args.video_bitrate_max,
+        keyframe_interval_s=args.keyframe_interval,
+        keepalive_s=args.keepalive,
+    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        model = load_model(settings.model, settings.model_options())
+    except (ModelNotFoundError, ValueError, TypeError) as exc:
+        print(f"openreactor: {exc}", file=sys.stderr)
+        return 2
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; a no-op handler underneath
+    # turns that into a normal exit (status 0) once every session has said goodbye.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    uvicorn.run(create_app(settings, model), host=settings.host, port=settings.port,
+                log_level=args.log_level.lower(), timeout_graceful_shutdown=10)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    if args.command == "models":
+        for name, cls in sorted(BUILTIN_MODELS.items()):
+            print(f"{name:10s} {cls.description}")
+        return 0
+    if args.command == "schema":
+        try:
+            model = load_model(args.model, {})
+        except ModelNotFoundError as exc:
+            print(f"openreactor: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(openapi_document(model), indent=2))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

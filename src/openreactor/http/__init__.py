@@ -1,0 +1,1 @@
+"""The HTTP front: Starlette routes that translate HTTP into session-host calls, and back."""

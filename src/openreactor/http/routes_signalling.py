@@ -1,0 +1,176 @@
+"""WebRTC signalling over HTTP (PROTOCOL.md §3): per-connection routes and the legacy flat ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from openreactor.http.errors import ApiError
+from openreactor.http.request_parsing import check_api_version, check_webrtc_version, json_object
+from openreactor.http.routes_local import registry_of
+from openreactor.session_host import (
+    LEGACY_CONNECTION_ID,
+    ConnectionLimitError,
+    InProcessSessionHost,
+    OfferError,
+    SessionClosedError,
+    UnknownConnectionError,
+)
+from openreactor.transport.peer import TrackMapping
+
+BASE = "/sessions/{session_id}/transport/webrtc"
+
+
+def _host(request: Request) -> InProcessSessionHost:
+    check_api_version(request)
+    check_webrtc_version(request)
+    session_id = request.path_params["session_id"]
+    host = registry_of(request).get(session_id)
+    if host is None:
+        raise ApiError(404, f"Unknown session {session_id}")
+    if host.closed:
+        raise ApiError(404, f"session {session_id} has ended ({host.session.end_reason})")
+    return host
+
+
+def _cid(request: Request) -> int:
+    raw = request.path_params["connection_id"]
+    try:
+        cid = int(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"connection id {raw!r} is not an integer") from exc
+    if not 0 <= cid < 2**32:
+        raise ApiError(400, "connection id must be an unsigned 32-bit integer")
+    return cid
+
+
+def _translate(exc: Exception) -> ApiError:
+    if isinstance(exc, UnknownConnectionError):
+        return ApiError(404, str(exc))
+    if isinstance(exc, SessionClosedError):
+        return ApiError(404, str(exc))
+    if isinstance(exc, ConnectionLimitError):
+        return ApiError(503, str(exc), {"Retry-After": "1"})
+    if isinstance(exc, OfferError):
+        return ApiError(400, str(exc))
+    raise exc
+
+
+async def _offer_body(request: Request) -> tuple[str, list[TrackMapping]]:
+    body = await json_object(request, allow_empty=False)
+    sdp = body.get("sdp_offer", body.get("sdp"))
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise ApiError(400, "the body needs an 'sdp_offer' string")
+    try:
+        mapping = TrackMapping.parse_list(body.get("track_mapping"))
+    except OfferError as exc:
+        raise ApiError(400, str(exc)) from exc
+    return sdp, mapping
+
+
+async def ice_servers(request: Request) -> Response:
+    _host(request)
+    servers: list[dict[str, Any]] = request.app.state.settings.ice_servers
+    return JSONResponse({"ice_servers": servers})
+
+
+async def create_connection(request: Request) -> Response:
+    host = _host(request)
+    await json_object(request)
+    try:
+        cid, track_map = host.create_connection()
+    except Exception as exc:
+        raise _translate(exc) from exc
+    return JSONResponse({"connection_id": cid, "track_map": track_map}, status_code=201)
+
+
+async def offer(request: Request) -> Response:
+    host = _host(request)
+    cid = _cid(request)
+    sdp, mapping = await _offer_body(request)
+    try:
+        # The answer is built here, so the client's first poll finds it.
+        await host.offer(cid, sdp, mapping)
+    except Exception as exc:
+        raise _translate(exc) from exc
+    return JSONResponse({"connection_id": cid}, status_code=202)
+
+
+async def get_answer(request: Request) -> Response:
+    host = _host(request)
+    cid = _cid(request)
+    try:
+        answer = host.answer(cid)
+    except Exception as exc:
+        raise _translate(exc) from exc
+    if answer is None:
+        return Response(status_code=202)
+    return JSONResponse({"sdp_answer": answer, "connection_id": cid})
+
+
+async def ice_candidates(request: Request) -> Response:
+    host = _host(request)
+    cid = _cid(request)
+    body = await json_object(request, allow_empty=False)
+    candidates = body.get("candidates", [])
+    if not isinstance(candidates, list):
+        raise ApiError(400, "'candidates' must be a list")
+    try:
+        host.add_candidates(cid, candidates)
+    except Exception as exc:
+        raise _translate(exc) from exc
+    return Response(status_code=202)
+
+
+# -- legacy flat routes (js-sdk 2.9.0): one implicit v0 connection per session -------------------
+
+
+async def legacy_offer(request: Request) -> Response:
+    host = _host(request)
+    sdp, mapping = await _offer_body(request)
+    try:
+        await host.offer(LEGACY_CONNECTION_ID, sdp, mapping, create=True, wire="v0")
+    except Exception as exc:
+        raise _translate(exc) from exc
+    return JSONResponse({"connection_id": LEGACY_CONNECTION_ID}, status_code=202)
+
+
+async def legacy_answer(request: Request) -> Response:
+    host = _host(request)
+    raw = request.query_params.get("connection_id")
+    cid = int(raw) if raw and raw.isdigit() else LEGACY_CONNECTION_ID
+    try:
+        answer = host.answer(cid)
+    except Exception as exc:
+        raise _translate(exc) from exc
+    if answer is None:
+        return Response(status_code=202)
+    return JSONResponse({"sdp_answer": answer, "connection_id": cid})
+
+
+async def legacy_candidates(request: Request) -> Response:
+    host = _host(request)
+    body = await json_object(request, allow_empty=False)
+    candidates = body.get("candidates", [])
+    if not isinstance(candidates, list):
+        raise ApiError(400, "'candidates' must be a list")
+    try:
+        host.add_candidates(LEGACY_CONNECTION_ID, candidates)
+    except Exception as exc:
+        raise _translate(exc) from exc
+    return Response(status_code=202)
+
+
+routes = [
+    Route(f"{BASE}/ice_servers", ice_servers, methods=["GET"]),
+    Route(f"{BASE}/connections", create_connection, methods=["POST"]),
+    Route(f"{BASE}/connections/{{connection_id}}/sdp_params", offer, methods=["POST", "PUT"]),
+    Route(f"{BASE}/connections/{{connection_id}}/sdp_params", get_answer, methods=["GET"]),
+    Route(f"{BASE}/connections/{{connection_id}}/ice_candidates", ice_candidates, methods=["POST"]),
+    Route(f"{BASE}/sdp_params", legacy_offer, methods=["POST", "PUT"]),
+    Route(f"{BASE}/sdp_params", legacy_answer, methods=["GET"]),
+    Route(f"{BASE}/ice_candidates", legacy_candidates, methods=["POST"]),
+]

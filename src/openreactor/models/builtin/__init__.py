@@ -1,0 +1,12 @@
+"""Built-in models, by name (``openreactor models`` lists them)."""
+
+from __future__ import annotations
+
+from openreactor.models.api import Model
+from openreactor.models.builtin.echo import EchoModel
+from openreactor.models.builtin.probe import ProbeModel
+
+BUILTIN_MODELS: dict[str, type[Model]] = {
+    EchoModel.name: EchoModel,
+    ProbeModel.name: ProbeModel,
+}

@@ -1,0 +1,160 @@
+"""The one interface between the HTTP front and a session host (ARCHITECTURE.md).
+
+The front only ever calls these methods. ``InProcessSessionHost`` runs the session in the
+front's own process (local mode); a worker-process implementation can serve the same calls
+over a local channel without the front or the session changing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, Protocol
+
+from openreactor import __version__
+from openreactor.models.api import Model
+from openreactor.sessions.session import Session, SessionState
+from openreactor.settings import Settings
+from openreactor.transport.peer import OfferError, Peer, TrackMapping
+from reactor_protocol.messages import WireVersion
+
+LEGACY_CONNECTION_ID = 1001
+"""The implicit connection of the legacy flat signalling routes (PROTOCOL.md §3.2)."""
+
+
+class UnknownConnectionError(LookupError):
+    pass
+
+
+class SessionClosedError(RuntimeError):
+    pass
+
+
+class ConnectionLimitError(RuntimeError):
+    pass
+
+
+class SessionHost(Protocol):
+    """Everything the front may ask of one session."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def create_connection(self) -> tuple[int, dict[str, Any]]: ...
+
+    async def offer(self, connection_id: int, sdp: str, mapping: list[TrackMapping], *,
+                    create: bool = False, wire: WireVersion | None = None) -> str: ...
+
+    def answer(self, connection_id: int) -> str | None: ...
+
+    def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None: ...
+
+    async def stop(self, reason: str) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+class InProcessSessionHost:
+    """A session hosted in this process: the ``Session`` plus one ``Peer`` per connection id."""
+
+    def __init__(self, session_id: str, model: Model, settings: Settings) -> None:
+        self.settings = settings
+        self.session = Session(session_id, model, settings)
+        self.peers: dict[int, Peer] = {}
+        # Runtime 3.10 mints random ids in 5000-9999, never reused within a session.
+        self._ids = iter(random.sample(range(5000, 10000), 5000))
+
+    @property
+    def session_id(self) -> str:
+        return self.session.id
+
+    @property
+    def closed(self) -> bool:
+        return self.session.is_closed
+
+    def start(self) -> None:
+        self.session.start()
+
+    def describe(self) -> dict[str, Any]:
+        model = self.session.model
+        return {
+            "session_id": self.session.id,
+            "state": self.session.state.value,
+            "cluster": "local",
+            "model": {"name": model.name},
+            "server_info": {"server_version": __version__},
+            "generation": "streamed",
+            "selected_transport": {"protocol": "webrtc", "version": "1.0"},
+            "capabilities": {
+                "protocol_version": "1.0",
+                "tracks": self.session.tracks_client_view(),
+                "commands": [],
+                "emission_fps": model.fps,
+            },
+            **({"end_reason": self.session.end_reason} if self.session.end_reason else {}),
+        }
+
+    def track_map(self) -> dict[str, Any]:
+        return {
+            t.name: {"kind": t.kind, "direction": t.direction, "rate": 0.0} for t in self.session.model.tracks
+        }
+
+    def _check_open(self) -> None:
+        if self.session.is_closed or self.session.state is SessionState.CLOSED:
+            raise SessionClosedError(f"session {self.session.id} has ended ({self.session.end_reason})")
+
+    def create_connection(self) -> tuple[int, dict[str, Any]]:
+        self._check_open()
+        if len(self.peers) >= self.settings.max_connections:
+            raise ConnectionLimitError("Connection limit reached")
+        cid = next(self._ids, None)
+        if cid is None:
+            raise ConnectionLimitError("No connection ids left")
+        self.peers[cid] = Peer(cid, self.session, self.settings)
+        return cid, self.track_map()
+
+    def _peer(self, connection_id: int) -> Peer:
+        peer = self.peers.get(connection_id)
+        if peer is None:
+            raise UnknownConnectionError(f"unknown connection {connection_id}")
+        return peer
+
+    async def offer(self, connection_id: int, sdp: str, mapping: list[TrackMapping], *,
+                    create: bool = False, wire: WireVersion | None = None) -> str:
+        """Apply an offer (or re-offer) and return the answer; raises ``OfferError`` on bad SDP."""
+        self._check_open()
+        if create and connection_id not in self.peers:
+            self.peers[connection_id] = Peer(connection_id, self.session, self.settings, wire=wire)
+        return await self._peer(connection_id).apply_offer(sdp, mapping)
+
+    def answer(self, connection_id: int) -> str | None:
+        self._check_open()
+        return self._peer(connection_id).answer
+
+    def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None:
+        self._check_open()
+        self._peer(connection_id).add_candidates(candidates)
+
+    async def stop(self, reason: str) -> None:
+        await self.session.end(reason)
+        await asyncio.gather(*(p.close(reason) for p in self.peers.values()), return_exceptions=True)
+        self.peers.clear()
+
+    async def wait_closed(self) -> None:
+        await self.session.wait_closed()
+
+
+__all__ = [
+    "LEGACY_CONNECTION_ID",
+    "ConnectionLimitError",
+    "InProcessSessionHost",
+    "OfferError",
+    "SessionClosedError",
+    "SessionHost",
+    "UnknownConnectionError",
+]

@@ -1,0 +1,1 @@
+"""Session state machines: clients, commands, timers. No HTTP, no aiortc."""

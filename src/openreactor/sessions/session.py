@@ -1,0 +1,312 @@
+"""One session: its model runner, its client connections, its timers.
+
+States (local descriptors spell them in lower case, the cloud plane in upper case)::
+
+    WAITING --client attaches--> ACTIVE --last client leaves--> SUSPENDED --keep-alive expires--> CLOSED
+       ^                            |  ^                              |
+       |                            |  +------ a client (re)attaches -+
+       +-- (a new session) ---------+---------------- stop / model crash / shutdown ----------> CLOSED
+
+While no client is attached (WAITING or SUSPENDED) the keep-alive timer runs; when it fires the
+session ends with reason ``client_timeout``. A watchdog drops connections that have sent nothing
+for ``liveness_timeout_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from openreactor.models.api import CommandError, Message, Model
+from openreactor.models.frame_slot import FrameSlot
+from openreactor.models.runner import ModelRunner
+from openreactor.models.schema import openapi_document
+from openreactor.sessions.client_link import ClientLink
+from openreactor.settings import Settings
+from reactor_protocol.errors import ErrorCode
+from reactor_protocol.messages import (
+    Channel,
+    ClientStats,
+    ClipFailed,
+    Command,
+    Envelope,
+    ErrorMessage,
+    FileUploaded,
+    Kind,
+    ModelMessage,
+    ModelSchema,
+    PauseTrack,
+    Ping,
+    PublishTrack,
+    PublishTrackResponse,
+    RequestClip,
+    RequestRecording,
+    RequestSchema,
+    ResumeTrack,
+    SessionEnded,
+    UnpublishTrack,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SessionState(enum.StrEnum):
+    WAITING = "waiting"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+class EndReason(enum.StrEnum):
+    """Why a session ended (PROTOCOL.md §8.4), sent to clients in ``session_ended``."""
+
+    CLIENT_ENDED = "client_ended"
+    CLIENT_TIMEOUT = "client_timeout"
+    MODEL_ERROR = "model_error"
+    SERVER_SHUTDOWN = "server_shutdown"
+
+
+class Session:
+    """Everything one session needs: the model runner, attached clients, timers."""
+
+    def __init__(
+        self,
+        session_id: str,
+        model: Model,
+        settings: Settings,
+        *,
+        on_closed: Callable[[Session], None] | None = None,
+    ) -> None:
+        self.id = session_id
+        self.model = model
+        self.settings = settings
+        self.state = SessionState.WAITING
+        self.end_reason: str | None = None
+        self.created_at = time.time()
+        self.slot = FrameSlot()
+        self.links: dict[int, ClientLink] = {}
+        self.publishers: dict[str, int] = {}
+        """Input track name -> connection id holding its publisher slot."""
+        self.last_client_stats: dict[int, dict[str, Any]] = {}
+        self._on_closed = on_closed
+        self._loop = asyncio.get_running_loop()
+        self._runner = ModelRunner(
+            model, self.slot, session_id=session_id, on_message=self.broadcast_message, on_crash=self._crashed
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._closed = asyncio.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._runner.start()
+        self._watchdog = asyncio.create_task(self._watch_liveness(), name=f"watchdog-{self.id}")
+        self._arm_keepalive()
+
+    @property
+    def runner(self) -> ModelRunner:
+        return self._runner
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state is SessionState.CLOSED
+
+    def end(self, reason: str) -> asyncio.Task[None]:
+        """End the session: tell every client why, close them, stop the model. Idempotent."""
+        if self._closing is None:
+            self.end_reason = reason
+            self._closing = asyncio.create_task(self._close(reason), name=f"close-{self.id}")
+        return self._closing
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def _close(self, reason: str) -> None:
+        log.info("session %s ending: %s", self.id, reason)
+        self._disarm_keepalive()
+        links = list(self.links.values())
+        for link in links:
+            link.send(Envelope.notification(Channel.CONTROL, SessionEnded(reason)))
+        # Let the goodbye leave before the transports go (closing drops queued SCTP data).
+        if links:
+            await asyncio.sleep(0.05)
+        await asyncio.gather(*(link.close(reason) for link in links), return_exceptions=True)
+        self.links.clear()
+        self.state = SessionState.CLOSED
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        await self._runner.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._watchdog is not None:
+            await asyncio.gather(self._watchdog, return_exceptions=True)
+        self._closed.set()
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+    def _crashed(self, exc: BaseException) -> None:
+        for link in list(self.links.values()):
+            link.send(
+                Envelope.notification(
+                    Channel.DATA,
+                    ErrorMessage(ErrorCode.MODEL_ERROR, f"the model crashed: {type(exc).__name__}: {exc}")
+                )
+            )
+        self.end(EndReason.MODEL_ERROR)
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def attach(self, link: ClientLink) -> None:
+        """A client connection (new, or re-offered on the same id) is live."""
+        if self.is_closed:
+            raise RuntimeError("session is closed")
+        self.links[link.connection_id] = link
+        self._disarm_keepalive()
+        self.state = SessionState.ACTIVE
+
+    def detach(self, link: ClientLink) -> None:
+        """A client connection went away; the session lives on for the keep-alive window."""
+        if self.links.get(link.connection_id) is not link:
+            return
+        del self.links[link.connection_id]
+        for track, holder in list(self.publishers.items()):
+            if holder == link.connection_id:
+                del self.publishers[track]
+        if not self.links and not self.is_closed:
+            self.state = SessionState.SUSPENDED
+            self._arm_keepalive()
+
+    def _arm_keepalive(self) -> None:
+        self._disarm_keepalive()
+        self._keepalive = self._loop.call_later(self.settings.keepalive_s, self.end, EndReason.CLIENT_TIMEOUT)
+
+    def _disarm_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+
+    async def _watch_liveness(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.liveness_check_s)
+            deadline = self._loop.time() - self.settings.liveness_timeout_s
+            for link in list(self.links.values()):
+                if link.last_inbound < deadline:
+                    log.info("connection %s silent for %.0f s: dropped", link.connection_id,
+                             self.settings.liveness_timeout_s)
+                    self.detach(link)
+                    self._spawn(link.close("liveness_timeout"))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def broadcast_message(self, message: Message) -> None:
+        """A model message to every attached client (NOTIFICATION on ``data``)."""
+        envelope = Envelope.notification(Channel.DATA, ModelMessage(message.type, message.data))
+        for link in list(self.links.values()):
+            link.send(envelope)
+
+    def handle(self, link: ClientLink, envelope: Envelope) -> None:
+        """Act on one decoded message from ``link``. Every REQUEST gets exactly one RESPONSE."""
+        payload = envelope.payload
+        match payload:
+            case Command():
+                self._handle_command(link, envelope, payload)
+            case Ping() | ClientStats() | FileUploaded() | ErrorMessage():
+                if isinstance(payload, ClientStats):
+                    self.last_client_stats[link.connection_id] = payload.stats
+                elif isinstance(payload, ErrorMessage):
+                    log.info("client %s reported %s: %s", link.connection_id, payload.code, payload.message)
+                self._answer(link, envelope, None)
+            case ResumeTrack(name) | PauseTrack(name):
+                if not link.set_output_paused(name, isinstance(payload, PauseTrack)):
+                    self._refuse(link, envelope, ErrorCode.UNKNOWN_TRACK, f"no output track named {name!r}")
+                else:
+                    self._answer(link, envelope, None)
+            case RequestSchema():
+                self._answer(link, envelope, ModelSchema(openapi_document(self.model)))
+            case PublishTrack(name):
+                self._handle_publish(link, envelope, name)
+            case UnpublishTrack(name):
+                if self.publishers.get(name) == link.connection_id:
+                    del self.publishers[name]
+                self._answer(link, envelope, None)
+            case RequestClip() | RequestRecording():
+                self._answer(link, envelope, ClipFailed("recorder disabled"))
+            case _:
+                self._refuse(
+                    link, envelope, ErrorCode.UNSUPPORTED_REQUEST,
+                    f"{type(payload).__name__} is not supported by this server",
+                )
+
+    def _answer(self, link: ClientLink, request: Envelope, payload: Any) -> None:
+        """Reply to a REQUEST; notifications get no reply."""
+        if request.kind is Kind.REQUEST:
+            link.send(request.reply(payload))
+
+    def _refuse(self, link: ClientLink, request: Envelope, code: str, message: str) -> None:
+        error = ErrorMessage(code, message)
+        if request.kind is Kind.REQUEST:
+            link.send(request.reply(error))
+        else:
+            link.send(Envelope(request.channel, Kind.NOTIFICATION, error))
+
+    def _handle_publish(self, link: ClientLink, envelope: Envelope, name: str) -> None:
+        inputs = [t.name for t in self.model.tracks if t.direction == "in"]
+        if name not in inputs:
+            self._refuse(link, envelope, ErrorCode.UNKNOWN_TRACK,
+                         f"the model declares no input track {name!r}; inputs: {inputs}")
+            return
+        holder = self.publishers.get(name)
+        if holder is not None and holder != link.connection_id:
+            self._refuse(link, envelope, ErrorCode.PUBLISH_REFUSED,
+                         f"input track {name!r} is already published by another connection")
+            return
+        self.publishers[name] = link.connection_id
+        self._answer(link, envelope, PublishTrackResponse(name))
+
+    def _handle_command(self, link: ClientLink, envelope: Envelope, command: Command) -> None:
+        if command.uploads:
+            self._refuse(link, envelope, ErrorCode.UNRESOLVED_UPLOAD, "this server does not accept uploads yet")
+            return
+        try:
+            future = self._runner.enqueue(command.type, dict(command.data))
+        except CommandError as exc:
+            self._refuse(link, envelope, exc.code, exc.message)
+            return
+        self._spawn(self._reply_when_applied(link, envelope, future))
+
+    async def _reply_when_applied(
+        self, link: ClientLink, envelope: Envelope, future: asyncio.Future[Message | None]
+    ) -> None:
+        try:
+            message = await future
+        except CommandError as exc:
+            self._refuse(link, envelope, exc.code, exc.message)
+            return
+        reply = ModelMessage(message.type, message.data) if message is not None else None
+        if envelope.kind is Kind.REQUEST:
+            link.send(envelope.reply(reply))
+        elif reply is not None:
+            # v0 has no correlation: a reply goes to the issuing connection as a plain message.
+            link.send(Envelope.notification(Channel.DATA, reply))
+
+    # -- description ---------------------------------------------------------------------------
+
+    def tracks_client_view(self) -> list[dict[str, str]]:
+        """Capabilities tracks, named from the client's side (PROTOCOL.md §6.1)."""
+        return [
+            {"name": t.name, "kind": t.kind, "direction": "recvonly" if t.direction == "out" else "sendonly"}
+            for t in self.model.tracks
+        ]

@@ -1,0 +1,48 @@
+"""Every server setting in one dataclass; the CLI fills it, tests build it directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from reactor_protocol import limits
+
+
+@dataclass(slots=True)
+class Settings:
+    """Server configuration. Defaults are the protocol's (PROTOCOL.md §8.2) where one exists."""
+
+    model: str = "probe"
+    """Built-in model name or ``package.module:Class``."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    width: int | None = None
+    """Output width for models that take one (probe: 1280)."""
+    height: int | None = None
+    fps: float | None = None
+    ice_host_addresses: tuple[str, ...] | None = None
+    """Host addresses ICE may offer; ``None`` = every interface but loopback (aioice's default)."""
+    ice_servers: list[dict[str, Any]] = field(default_factory=list)
+    """STUN/TURN servers handed to clients and used by the server's own ICE agent."""
+    video_bitrate_min: int = 1_000_000
+    """Encoder bitrate range in bit/s; the encoder starts at the maximum."""
+    video_bitrate_max: int = 8_000_000
+    keyframe_interval_s: float = 3.0
+    """Seconds between periodic keyframes (one is also forced on every resume and negotiation)."""
+    keepalive_s: float = limits.KEEPALIVE_WINDOW_S
+    """How long a session with no connected client lives."""
+    liveness_timeout_s: float = limits.LIVENESS_TIMEOUT_S
+    liveness_check_s: float = limits.LIVENESS_CHECK_S
+    max_connections: int = 64
+    """Peers per session (runtime 3.x allows 64)."""
+
+    def model_options(self) -> dict[str, Any]:
+        """The options the CLI passes to the model's constructor (only those that were set)."""
+        options: dict[str, Any] = {}
+        if self.width is not None:
+            options["width"] = self.width
+        if self.height is not None:
+            options["height"] = self.height
+        if self.fps is not None:
+            options["fps"] = self.fps
+        return options

@@ -1,0 +1,1 @@
+"""aiortc glue: peer connections, output tracks, data-channel pumps. Knows tracks and channels, not commands."""

@@ -1,0 +1,282 @@
+"""One client connection: its RTCPeerConnection (replaced on every re-offer), tracks and channels.
+
+A ``Peer`` keeps its connection id across re-offers (PROTOCOL.md §3.6): a ``PUT`` of a new offer
+tears the old RTCPeerConnection down and builds a new one, with fresh tracks (so the first frame
+is a keyframe) and a fresh channel pump, attached to the same session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.sdp import SessionDescription
+
+from openreactor.sessions.session import Session
+from openreactor.settings import Settings
+from openreactor.transport.channel_pump import ChannelPump
+from openreactor.transport.video_encoder import EncoderSettings
+from openreactor.transport.video_out import ModelVideoTrack
+from reactor_protocol.messages import Envelope, WireVersion
+from reactor_rtc import parse_candidate, ufrag_of_candidate, ufrag_of_sdp
+
+log = logging.getLogger(__name__)
+
+NEGOTIATION_TIMEOUT_S = 30.0
+"""A new offer must reach "connected" within this time, else the half-open peer is dropped."""
+MAX_BUFFERED_CANDIDATES = 256
+
+
+class OfferError(ValueError):
+    """The offer (SDP or track mapping) cannot be used; the route answers 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackMapping:
+    name: str
+    kind: str
+    direction: str
+    """Client-centric: ``recvonly`` is a model output, ``sendonly`` a model input."""
+    mid: str
+
+    @classmethod
+    def parse_list(cls, raw: Any) -> list[TrackMapping]:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            raise OfferError("track_mapping must be a list")
+        out = []
+        for item in raw:
+            if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("name", "mid")):
+                raise OfferError("each track_mapping entry needs string 'name' and 'mid'")
+            out.append(cls(item["name"], str(item.get("kind", "video")), str(item.get("direction", "")),
+                           item["mid"]))
+        return out
+
+
+def _rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
+    # An explicit (possibly empty) list: with no configuration aiortc adds a public STUN server,
+    # and waiting on an unreachable STUN server would blow the clients' ~6 s answer deadline.
+    servers = []
+    for entry in ice_servers:
+        creds = entry.get("credentials") or {}
+        servers.append(RTCIceServer(urls=entry.get("uris") or entry.get("urls") or [],
+                                    username=creds.get("username"), credential=creds.get("password")))
+    return RTCConfiguration(iceServers=servers)
+
+
+def _vp8_preferences() -> list[Any]:
+    caps = RTCRtpSender.getCapabilities("video").codecs
+    return [c for c in caps if c.mimeType.lower() in ("video/vp8", "video/rtx")]
+
+
+class Peer:
+    """A client connection of a session; implements the session's ``ClientLink``."""
+
+    def __init__(self, connection_id: int, session: Session, settings: Settings, *,
+                 wire: WireVersion | None = None) -> None:
+        self._cid = connection_id
+        self.session = session
+        self.settings = settings
+        self._wire = wire
+        """Forced wire version (v0 for legacy flat routes), else detected from the first message."""
+        self.pc: RTCPeerConnection | None = None
+        self.pump: ChannelPump | None = None
+        self.tracks: dict[str, ModelVideoTrack] = {}
+        self.answer: str | None = None
+        self.offer_ufrag: str | None = None
+        self._early: list[tuple[str, str | None, int | None]] = []
+        self._negotiation_timer: asyncio.TimerHandle | None = None
+        self._lock = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._connected_at: float = self._loop.time()
+        self.closed = False
+        self.negotiations = 0
+
+    # -- ClientLink ------------------------------------------------------------------------------
+
+    @property
+    def connection_id(self) -> int:
+        return self._cid
+
+    @property
+    def last_inbound(self) -> float:
+        if self.pump is None:
+            return self._connected_at
+        return max(self.pump.last_inbound, self._connected_at)
+
+    def send(self, envelope: Envelope) -> None:
+        if self.pump is not None:
+            self.pump.send(envelope)
+
+    def set_output_paused(self, track: str, paused: bool) -> bool:
+        out = self.tracks.get(track)
+        if out is None:
+            return any(t.name == track and t.direction == "out" for t in self.session.model.tracks)
+        if paused:
+            out.pause()
+        else:
+            out.resume()
+        return True
+
+    async def close(self, reason: str) -> None:
+        self.closed = True
+        await self._teardown()
+
+    # -- signalling ------------------------------------------------------------------------------
+
+    def add_candidates(self, candidates: list[dict[str, Any]]) -> None:
+        """Candidates for this connection; those of an offer not yet received are kept for it."""
+        for item in candidates:
+            line = item.get("candidate") if isinstance(item, dict) else None
+            if not isinstance(line, str) or not line:
+                continue
+            mid = item.get("sdp_mid", item.get("sdpMid"))
+            index = item.get("sdp_mline_index", item.get("sdpMLineIndex"))
+            mid = mid if isinstance(mid, str) else None
+            index = index if isinstance(index, int) else None
+            ufrag = ufrag_of_candidate(line)
+            if self.pc is not None and self.answer is not None and (ufrag is None or ufrag == self.offer_ufrag):
+                self._spawn_add(line, mid, index)
+            elif len(self._early) < MAX_BUFFERED_CANDIDATES:
+                self._early.append((line, mid, index))
+
+    def _spawn_add(self, line: str, mid: str | None, index: int | None) -> None:
+        candidate = parse_candidate(line, mid, index)
+        if candidate is None or self.pc is None:
+            return
+        pc = self.pc
+
+        async def add() -> None:
+            try:
+                await pc.addIceCandidate(candidate)
+            except Exception as exc:  # a bad candidate is dropped, never fatal
+                log.debug("candidate dropped: %s", exc)
+
+        asyncio.ensure_future(add())
+
+    async def apply_offer(self, sdp: str, mapping: list[TrackMapping]) -> str:
+        """Build the answer for a (re-)offer; replaces any previous peer connection."""
+        async with self._lock:
+            if self.closed:
+                raise OfferError("connection is closed")
+            try:
+                parsed = SessionDescription.parse(sdp)
+            except Exception as exc:
+                raise OfferError(f"malformed SDP offer: {exc}") from exc
+            if not parsed.media:
+                raise OfferError("the SDP offer has no media sections")
+            await self._teardown()
+            self.answer = None
+            self.offer_ufrag = ufrag_of_sdp(sdp)
+            self.negotiations += 1
+            pc = RTCPeerConnection(_rtc_configuration(self.settings.ice_servers))
+            pump = ChannelPump(self._on_envelope, wire=self._wire)
+            self.pc, self.pump = pc, pump
+            self._connected_at = self._loop.time()
+            pc.on("datachannel", self._on_datachannel_for(pump))
+            pc.on("connectionstatechange", lambda: self._on_state(pc))
+            try:
+                self._prepare_transceivers(pc, parsed, mapping)
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                await pc.setLocalDescription(await pc.createAnswer())
+            except OfferError:
+                await self._teardown()
+                raise
+            except Exception as exc:
+                await self._teardown()
+                raise OfferError(f"cannot negotiate this offer: {exc}") from exc
+            early, self._early = self._early, []
+            for line, mid, index in early:
+                ufrag = ufrag_of_candidate(line)
+                if ufrag is None or ufrag == self.offer_ufrag:
+                    self._spawn_add(line, mid, index)
+                else:
+                    self._early.append((line, mid, index))
+            self.answer = pc.localDescription.sdp
+            self.session.attach(self)
+            self._negotiation_timer = self._loop.call_later(NEGOTIATION_TIMEOUT_S, self._negotiation_expired, pc)
+            return self.answer
+
+    def _prepare_transceivers(self, pc: RTCPeerConnection, parsed: SessionDescription,
+                              mapping: list[TrackMapping]) -> None:
+        by_mid = {m.mid: m for m in mapping}
+        outputs = {t.name: t for t in self.session.model.tracks if t.direction == "out"}
+        # v1 clients resume outputs themselves; v0 (JS 2.9.0) never does, so its outputs flow at once.
+        paused = self._wire != "v0"
+        encoder = EncoderSettings(
+            bitrate_min=self.settings.video_bitrate_min,
+            bitrate_max=self.settings.video_bitrate_max,
+            keyframe_interval_s=self.settings.keyframe_interval_s,
+            fps=self.session.model.fps,
+        )
+        # Transceivers created before setRemoteDescription bind to the offer's m-sections in order,
+        # which lets us pin the codec (we encode VP8 ourselves) before the answer is built.
+        for media in parsed.media:
+            if media.kind not in ("audio", "video"):
+                continue
+            entry = by_mid.get(str(media.rtp.muxId))
+            spec = outputs.get(entry.name) if entry is not None else None
+            if entry is not None and entry.direction == "recvonly" and spec is not None and media.kind == "video":
+                transceiver = pc.addTransceiver("video", direction="sendonly")
+                transceiver.setCodecPreferences(_vp8_preferences())
+                track = ModelVideoTrack(entry.name, self.session.slot, encoder, paused=paused)
+                transceiver.sender.replaceTrack(track)
+                self.tracks[entry.name] = track
+            else:
+                pc.addTransceiver(media.kind, direction="recvonly")
+
+    def _on_datachannel_for(self, pump: ChannelPump) -> Any:
+        def adopt(channel: RTCDataChannel) -> None:
+            pump.add_channel(channel)
+
+        return adopt
+
+    def _on_envelope(self, envelope: Envelope) -> None:
+        if not self.session.is_closed:
+            self.session.handle(self, envelope)
+
+    def _on_state(self, pc: RTCPeerConnection) -> None:
+        if pc is not self.pc:
+            return
+        state = pc.connectionState
+        log.info("connection %s: %s", self._cid, state)
+        if state == "connected":
+            if self._negotiation_timer is not None:
+                self._negotiation_timer.cancel()
+                self._negotiation_timer = None
+        elif state in ("failed", "closed"):
+            self.session.detach(self)
+            asyncio.ensure_future(self._teardown_if_current(pc))
+
+    def _negotiation_expired(self, pc: RTCPeerConnection) -> None:
+        if pc is self.pc and pc.connectionState != "connected":
+            log.info("connection %s did not connect in %.0f s", self._cid, NEGOTIATION_TIMEOUT_S)
+            self.session.detach(self)
+            asyncio.ensure_future(self._teardown_if_current(pc))
+
+    async def _teardown_if_current(self, pc: RTCPeerConnection) -> None:
+        if pc is self.pc:
+            await self._teardown()
+
+    async def _teardown(self) -> None:
+        if self._negotiation_timer is not None:
+            self._negotiation_timer.cancel()
+            self._negotiation_timer = None
+        pc, self.pc = self.pc, None
+        self.pump = None
+        for track in self.tracks.values():
+            track.stop()
+        self.tracks = {}
+        if pc is not None:
+            await pc.close()

@@ -1,0 +1,334 @@
+"""One WebRTC connection of a session: the RTCPeerConnection, its two data channels, the remote
+tracks, and request/response correlation on the channels (PROTOCOL.md §3-§5).
+
+A :class:`PeerLink` lives for one offer/answer. A reconnect builds a new one for the same session
+and connection id. aiortc exceptions are translated here into ``ReactorError`` subclasses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+
+from reactor_protocol import codec_v1_protobuf as codec
+from reactor_protocol.errors import DecodeError as WireDecodeError
+from reactor_protocol.limits import MAX_MESSAGE_BYTES
+from reactor_protocol.messages import Channel, Envelope, Kind, Payload
+from reactor_sdk.errors import (
+    DecodeError,
+    DisconnectedError,
+    MessageTooLargeError,
+    ReactorError,
+    RequestTimeoutError,
+    TransportError,
+)
+from reactor_sdk.frame_reader import FrameReader, FrameSinks, TrackDrainer
+
+logger = logging.getLogger("reactor_sdk")
+
+TrackKindName: TypeAlias = Literal["video", "audio"]
+TrackDirectionName: TypeAlias = Literal["recvonly", "sendonly"]
+
+_ICE_URL_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackSpec:
+    """One declared track, named from the client's side (``recvonly`` = model output)."""
+
+    name: str
+    kind: TrackKindName
+    direction: TrackDirectionName
+
+
+def ice_servers_from_json(servers: Sequence[dict[str, Any]]) -> list[RTCIceServer]:
+    """``{"uris": [...], "credentials": {"username", "password"}}`` entries → aiortc servers.
+
+    URLs aiortc cannot use are skipped. An empty list stays empty: aiortc must never fall back
+    to its default public STUN server.
+    """
+    out: list[RTCIceServer] = []
+    for server in servers:
+        urls = server.get("uris", server.get("urls", []))
+        if isinstance(urls, str):
+            urls = [urls]
+        usable = [u for u in urls if isinstance(u, str) and u.startswith(_ICE_URL_SCHEMES)]
+        if not usable:
+            continue
+        creds = server.get("credentials") or {}
+        username = creds.get("username", server.get("username"))
+        credential = creds.get("password", server.get("credential"))
+        out.append(RTCIceServer(urls=usable, username=username, credential=credential))
+    return out
+
+
+class RequestIds:
+    """Request ids as the official client numbers them: ``data_1``, ``data_2``, … on ``data`` and
+    ``ctrl_1``, … on ``control``, counted per client instance."""
+
+    _PREFIX = {Channel.DATA: "data", Channel.CONTROL: "ctrl"}
+    _PATTERN = re.compile(r"^(data|ctrl)_(\d+)$")
+
+    def __init__(self) -> None:
+        self._last = {Channel.DATA: 0, Channel.CONTROL: 0}
+
+    def next(self, channel: Channel) -> str:
+        self._last[channel] += 1
+        return f"{self._PREFIX[channel]}_{self._last[channel]}"
+
+    def issued(self, request_id: str) -> bool:
+        """Whether ``request_id`` is one this client sent (a late reply, say)."""
+        match = self._PATTERN.match(request_id)
+        if match is None:
+            return False
+        channel = Channel.DATA if match.group(1) == "data" else Channel.CONTROL
+        return 0 < int(match.group(2)) <= self._last[channel]
+
+
+class PeerLink:
+    """One RTCPeerConnection with channels ``data`` and ``control``.
+
+    Callbacks (all on the loop): ``on_envelope`` gets every inbound envelope that is not the
+    reply to a pending request; ``on_lost`` is called once when the connection drops after
+    :meth:`mark_ready` (peer failed or closed, a channel closed) unless :meth:`close` started it.
+    """
+
+    def __init__(
+        self,
+        tracks: Sequence[TrackSpec],
+        ice_servers: list[RTCIceServer],
+        *,
+        request_ids: RequestIds,
+        sinks: FrameSinks,
+        on_envelope: Callable[[PeerLink, Envelope], None],
+        on_lost: Callable[[PeerLink, str], None],
+    ) -> None:
+        self.tracks = tuple(tracks)
+        self._request_ids = request_ids
+        self._sinks = sinks
+        self._on_envelope = on_envelope
+        self._on_lost = on_lost
+        # An explicit (possibly empty) server list: aiortc's default adds a public STUN server.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        self._transceivers: list[tuple[TrackSpec, RTCRtpTransceiver]] = []
+        self._channels: dict[Channel, RTCDataChannel] = {}
+        self._pending: dict[str, asyncio.Future[Envelope]] = {}
+        self._changed = asyncio.Event()
+        self.readers: dict[str, FrameReader] = {}
+        self._drainers: list[TrackDrainer] = []
+        self.closing = False
+        self.ready = False
+        self._lost_reported = False
+        self.pc.on("connectionstatechange", self._on_pc_state)
+        self.pc.on("track", self._on_track)
+
+    # ------------------------------------------------------------------------------------------
+    # negotiation
+
+    async def create_offer(self) -> tuple[str, list[dict[str, str]]]:
+        """Transceivers (in declared order), then channels ``data`` and ``control``, then the
+        offer with every host candidate gathered into it. Returns ``(sdp, track_mapping)``."""
+        for spec in self.tracks:
+            transceiver = self.pc.addTransceiver(spec.kind, direction=spec.direction)
+            self._transceivers.append((spec, transceiver))
+        for channel in (Channel.DATA, Channel.CONTROL):
+            dc = self.pc.createDataChannel(channel.value)
+            self._channels[channel] = dc
+            self._watch_channel(channel, dc)
+        try:
+            offer = await self.pc.createOffer()
+            await self.pc.setLocalDescription(offer)
+        except Exception as exc:  # aiortc raises plain exceptions (ValueError, InvalidStateError…)
+            raise TransportError(f"could not create the SDP offer: {exc!r}") from exc
+        mapping = [
+            {"name": spec.name, "kind": spec.kind, "direction": spec.direction, "mid": str(t.mid)}
+            for spec, t in self._transceivers
+        ]
+        return self.pc.localDescription.sdp, mapping
+
+    async def accept_answer(self, sdp: str) -> None:
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:
+            raise TransportError(f"could not apply the SDP answer: {exc!r}") from exc
+
+    def _is_ready(self) -> bool:
+        return self.pc.connectionState == "connected" and all(
+            self._channels.get(c) is not None and self._channels[c].readyState == "open"
+            for c in (Channel.DATA, Channel.CONTROL)
+        )
+
+    def _failure(self) -> str | None:
+        if self.pc.connectionState in ("failed", "closed"):
+            return f"peer connection {self.pc.connectionState}"
+        for channel, dc in self._channels.items():
+            if dc.readyState in ("closing", "closed"):
+                return f"data channel {channel.value!r} closed"
+        return None
+
+    async def wait_ready(self, timeout: float) -> None:
+        """Until the peer is connected and both channels are open; ``TransportError`` otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._is_ready():
+            failure = self._failure()
+            if failure is not None:
+                raise TransportError(f"connection failed before ready: {failure}")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TransportError(f"peer not connected with both channels open after {timeout:g} s")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    def mark_ready(self) -> None:
+        self.ready = True
+
+    # ------------------------------------------------------------------------------------------
+    # events from aiortc
+
+    def _watch_channel(self, channel: Channel, dc: RTCDataChannel) -> None:
+        @dc.on("open")  # type: ignore[misc]
+        def _opened() -> None:
+            self._changed.set()
+
+        @dc.on("close")  # type: ignore[misc]
+        def _closed() -> None:
+            self._changed.set()
+            self._report_lost(f"data channel {channel.value!r} closed")
+
+        @dc.on("message")  # type: ignore[misc]
+        def _message(raw: bytes | str) -> None:
+            self._on_raw(channel, raw)
+
+    def _on_pc_state(self) -> None:
+        self._changed.set()
+        if self.pc.connectionState in ("failed", "closed"):
+            self._report_lost(f"peer connection {self.pc.connectionState}")
+
+    def _report_lost(self, reason: str) -> None:
+        if self.closing or not self.ready or self._lost_reported:
+            return
+        self._lost_reported = True
+        self._on_lost(self, reason)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        spec = next((s for s, t in self._transceivers if t.receiver.track is track), None)
+        if spec is None or spec.direction != "recvonly":
+            return
+        if spec.kind == "video":
+            reader = FrameReader(spec.name, track, self._sinks)
+            self.readers[spec.name] = reader
+            reader.start()
+        else:
+            drainer = TrackDrainer(spec.name, track)
+            self._drainers.append(drainer)
+            drainer.start()
+
+    def _on_raw(self, channel: Channel, raw: bytes | str) -> None:
+        try:
+            env = codec.decode(raw, channel, "server")
+        except WireDecodeError as exc:
+            logger.warning("dropping an undecodable message on %r: %s", channel.value, exc)
+            return
+        if env.kind is Kind.RESPONSE:
+            future = self._pending.pop(env.request_id, None)
+            if future is not None:
+                if not future.done():
+                    future.set_result(env)
+                return
+        self._on_envelope(self, env)
+
+    # ------------------------------------------------------------------------------------------
+    # sending
+
+    def send(self, env: Envelope, *, operation: str | None = None) -> None:
+        """Encode and send one envelope. Raises ``MessageTooLargeError`` before sending anything
+        over 256 KiB, ``DisconnectedError`` when the channel is not open."""
+        try:
+            raw = codec.encode(env, "client")
+        except (TypeError, ValueError) as exc:
+            raise DecodeError(f"message cannot be encoded: {exc}", component="gpu", operation=operation) from exc
+        if len(raw) > MAX_MESSAGE_BYTES:
+            raise MessageTooLargeError(
+                f"message of {len(raw)} bytes is over the {MAX_MESSAGE_BYTES}-byte data-channel limit; "
+                "send large data with upload_file()",
+                operation=operation,
+            )
+        dc = self._channels.get(Channel(env.channel))
+        if dc is None or dc.readyState != "open" or self.closing:
+            raise DisconnectedError(f"the {env.channel} channel is not open", operation=operation)
+        try:
+            dc.send(raw)
+        except Exception as exc:
+            raise DisconnectedError(f"could not send on {env.channel!r}: {exc!r}", operation=operation) from exc
+
+    def notify(self, channel: Channel, payload: Payload, *, operation: str | None = None) -> None:
+        self.send(Envelope.notification(channel, payload), operation=operation)
+
+    async def request(self, channel: Channel, payload: Payload, *, timeout: float, operation: str) -> Envelope:
+        """Send a REQUEST and wait for its RESPONSE (``RequestTimeoutError`` after ``timeout``)."""
+        request_id = self._request_ids.next(channel)
+        future: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            self.send(Envelope(channel, Kind.REQUEST, payload, request_id), operation=operation)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"no reply to {request_id} within {timeout:g} s", operation=operation
+            ) from None
+        finally:
+            self._pending.pop(request_id, None)
+            if not future.done():
+                future.cancel()
+
+    def fail_pending(self, error: Callable[[], ReactorError]) -> None:
+        """Fail every request still waiting for a reply (each gets its own error object)."""
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error())
+                # Retrieved by the waiting request; mark it so an abandoned future stays quiet.
+                future.exception()
+
+    # ------------------------------------------------------------------------------------------
+    # teardown
+
+    async def close(self, error: Callable[[], ReactorError] | None = None) -> None:
+        """Close the peer connection; pending requests fail with ``error()`` (default: aborted)."""
+        self.closing = True
+        self.fail_pending(error or (lambda: DisconnectedError("connection closed")))
+        try:
+            await self.pc.close()
+        except Exception:
+            logger.debug("error while closing the peer connection", exc_info=True)
+        await asyncio.gather(
+            *(r.aclose() for r in self.readers.values()),
+            *(d.aclose() for d in self._drainers),
+            return_exceptions=True,
+        )
+
+    def close_media_now(self) -> None:
+        """Synchronous part of teardown for ``Reactor.close()``: stop readers, join threads."""
+        self.closing = True
+        for reader in self.readers.values():
+            reader.close_now()
+        for drainer in self._drainers:
+            drainer.close_now()

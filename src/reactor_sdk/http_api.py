@@ -1,0 +1,332 @@
+"""The HTTP control plane and signalling, as the client speaks them (PROTOCOL.md §2, §3).
+
+This is the SDK's only HTTP seam: httpx exceptions and error statuses are translated here, and
+nowhere else, into :class:`~reactor_sdk.errors.ReactorError` subclasses. One :class:`ApiClient`
+lives for one lifecycle operation (a connect, a disconnect, …) and closes its connections after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, TypeAlias
+
+import httpx
+
+from reactor_protocol.limits import ANSWER_POLL_DELAYS_S
+from reactor_sdk.defaults import HTTP_TIMEOUT_S, client_info
+from reactor_sdk.errors import (
+    AuthError,
+    DecodeError,
+    NetworkError,
+    ReactorError,
+    RequestTimeoutError,
+    code_for_http_status,
+    error_for_http_status,
+)
+
+logger = logging.getLogger("reactor_sdk")
+
+TokenSource: TypeAlias = Callable[[], Awaitable[str]]
+"""Resolves the bearer token before each request (cloud mode)."""
+
+HeaderSet: TypeAlias = Literal["session", "signalling", "plain"]
+
+API_VERSION = "1"
+WEBRTC_VERSION = "1.0"  # exactly two parts: Reactor's service refused "1.0.0"
+
+_MAX_ERROR_BODY = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SdpAnswer:
+    sdp: str
+    connection_id: int | None
+
+
+class ApiClient:
+    """Calls on one API server: local runtime routes, cloud session routes, signalling.
+
+    ``token`` resolves the bearer token per request in cloud mode; with ``None`` (local mode)
+    no ``Authorization`` header is sent.
+    """
+
+    def __init__(self, base_url: str, *, token: TokenSource | None, verify_tls: bool = True) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._http = httpx.AsyncClient(
+            base_url=self._base_url,
+            timeout=HTTP_TIMEOUT_S,
+            verify=verify_tls,
+            headers={"accept": "*/*"},
+        )
+
+    async def __aenter__(self) -> ApiClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------------------------------
+    # the one seam
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        operation: str,
+        headers: HeaderSet = "session",
+        json_body: Any = None,
+        send_body: bool = False,
+        ok_404: bool = False,
+    ) -> httpx.Response:
+        """Send one request; raise the matching ``ReactorError`` for a transport failure or a
+        non-2xx status (404 counts as success with ``ok_404``)."""
+        hdrs: dict[str, str] = {}
+        if headers != "plain":
+            hdrs["reactor-api-version"] = API_VERSION
+            hdrs["reactor-api-accept-version"] = API_VERSION
+        if headers == "signalling":
+            hdrs["reactor-webrtc-version"] = WEBRTC_VERSION
+        if self._token is not None and headers != "plain":
+            hdrs["authorization"] = f"Bearer {await self._token()}"
+        content: bytes | None = None
+        if send_body:
+            hdrs["content-type"] = "application/json"
+            content = json.dumps(json_body).encode()
+        try:
+            response = await self._http.request(method, path, headers=hdrs, content=content)
+        except httpx.TimeoutException as exc:
+            raise NetworkError(f"{what}: request timed out ({exc!r})", operation=operation) from exc
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"{what}: {exc!r}", operation=operation) from exc
+        if response.is_success or (ok_404 and response.status_code == 404):
+            return response
+        raise _status_error(response, what=what, operation=operation)
+
+    async def request_json(self, method: str, path: str, *, what: str, operation: str, **kw: Any) -> Any:
+        response = await self.request(method, path, what=what, operation=operation, **kw)
+        return _json_of(response, what=what, operation=operation)
+
+    # ------------------------------------------------------------------------------------------
+    # tokens (cloud)
+
+    async def mint_token(self, api_key: str, body: Any) -> tuple[str, float | None]:
+        """``POST /tokens``: exchange the API key for a JWT. Raises :class:`AuthError`."""
+        try:
+            response = await self._http.post(
+                "/tokens",
+                headers={"reactor-api-key": api_key, "content-type": "application/json"},
+                content=json.dumps(body).encode(),
+            )
+        except httpx.HTTPError as exc:
+            raise AuthError(
+                f"could not exchange the API key for a token: {exc!r}", code="NETWORK_ERROR"
+            ) from exc
+        if not response.is_success:
+            raise AuthError(
+                "could not exchange the API key for a token: "
+                f"{response.status_code} {response.reason_phrase} — {_body_text(response)}",
+                code=code_for_http_status(response.status_code),
+                status=response.status_code,
+                retry_after_ms=_retry_after_ms(response),
+            )
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise AuthError("token response is not JSON", code="DECODE_FAILED") from exc
+        jwt = data.get("jwt") if isinstance(data, dict) else None
+        if not isinstance(jwt, str) or not jwt:
+            raise AuthError("token response carries no jwt", code="DECODE_FAILED")
+        expires_at = data.get("expires_at")
+        return jwt, float(expires_at) if isinstance(expires_at, int | float) else None
+
+    # ------------------------------------------------------------------------------------------
+    # sessions
+
+    async def start_local_session(self, body: Mapping[str, Any], *, operation: str) -> dict[str, Any]:
+        """``POST /start_session`` on a local runtime: a ready descriptor."""
+        return _object(
+            await self.request_json(
+                "POST", "/start_session", what="start session", operation=operation,
+                json_body=dict(body), send_body=True,
+            ),
+            what="start session",
+            operation=operation,
+        )
+
+    async def get_local_session(self, *, operation: str) -> dict[str, Any]:
+        return _object(
+            await self.request_json("GET", "/session", what="get session", operation=operation),
+            what="get session",
+            operation=operation,
+        )
+
+    async def stop_local_session(self, *, operation: str) -> None:
+        await self.request("POST", "/stop_session", what="stop session", operation=operation, ok_404=True)
+
+    async def create_session(self, body: Mapping[str, Any], *, operation: str) -> dict[str, Any]:
+        return _object(
+            await self.request_json(
+                "POST", "/sessions", what="create session", operation=operation,
+                json_body=dict(body), send_body=True,
+            ),
+            what="create session",
+            operation=operation,
+        )
+
+    async def get_session(self, session_id: str, *, operation: str) -> dict[str, Any]:
+        return _object(
+            await self.request_json("GET", f"/sessions/{session_id}", what="get session", operation=operation),
+            what="get session",
+            operation=operation,
+        )
+
+    async def delete_session(self, session_id: str, *, operation: str) -> None:
+        await self.request("DELETE", f"/sessions/{session_id}", what="delete session", operation=operation,
+                           ok_404=True)
+
+    # ------------------------------------------------------------------------------------------
+    # signalling (per-connection routes, PROTOCOL.md §3.1)
+
+    @staticmethod
+    def _webrtc(session_id: str) -> str:
+        return f"/sessions/{session_id}/transport/webrtc"
+
+    async def ice_servers(self, session_id: str, *, operation: str) -> list[dict[str, Any]]:
+        data = _object(
+            await self.request_json("GET", f"{self._webrtc(session_id)}/ice_servers", what="get ICE servers",
+                                    operation=operation, headers="signalling"),
+            what="get ICE servers",
+            operation=operation,
+        )
+        servers = data.get("ice_servers") or []
+        if not isinstance(servers, list):
+            raise DecodeError("ice_servers is not a list", component="api", operation=operation)
+        return [s for s in servers if isinstance(s, dict)]
+
+    async def create_connection(self, session_id: str, *, operation: str) -> int:
+        data = _object(
+            await self.request_json("POST", f"{self._webrtc(session_id)}/connections", what="create connection",
+                                    operation=operation, headers="signalling", json_body={}, send_body=True),
+            what="create connection",
+            operation=operation,
+        )
+        return _connection_id(data.get("connection_id"), operation=operation)
+
+    async def send_offer(
+        self, session_id: str, connection_id: int, body: Mapping[str, Any], *, reoffer: bool, operation: str
+    ) -> None:
+        """``POST`` (first offer) or ``PUT`` (re-offer on reconnect) of ``…/sdp_params``."""
+        await self.request(
+            "PUT" if reoffer else "POST",
+            f"{self._webrtc(session_id)}/connections/{connection_id}/sdp_params",
+            what="send SDP offer",
+            operation=operation,
+            headers="signalling",
+            json_body=dict(body),
+            send_body=True,
+        )
+
+    async def send_candidates(
+        self, session_id: str, connection_id: int, candidates: list[dict[str, Any]], *, final: bool, operation: str
+    ) -> None:
+        await self.request(
+            "POST",
+            f"{self._webrtc(session_id)}/connections/{connection_id}/ice_candidates",
+            what="send ICE candidates",
+            operation=operation,
+            headers="signalling",
+            json_body={"candidates": candidates, "is_final": final, "client_info": client_info()},
+            send_body=True,
+        )
+
+    async def wait_answer(self, session_id: str, connection_id: int, *, operation: str) -> SdpAnswer:
+        """Poll ``GET …/sdp_params`` (202 pending, 200 answer) on the official schedule."""
+        path = f"{self._webrtc(session_id)}/connections/{connection_id}/sdp_params"
+        for delay in ANSWER_POLL_DELAYS_S:
+            if delay:
+                await asyncio.sleep(delay)
+            response = await self.request("GET", path, what="get SDP answer", operation=operation,
+                                          headers="signalling")
+            if response.status_code != 200:
+                continue
+            data = _object(_json_of(response, what="get SDP answer", operation=operation),
+                           what="get SDP answer", operation=operation)
+            sdp = data.get("sdp_answer")
+            if not isinstance(sdp, str) or not sdp:
+                raise DecodeError("SDP answer response carries no sdp_answer", component="api",
+                                  operation=operation)
+            cid = data.get("connection_id")
+            return SdpAnswer(sdp, _connection_id(cid, operation=operation) if cid is not None else None)
+        raise RequestTimeoutError(
+            f"no SDP answer after {len(ANSWER_POLL_DELAYS_S)} polls", component="api", operation=operation
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _body_text(response: httpx.Response) -> str:
+    try:
+        text = response.text
+    except Exception:  # undecodable body: the status says enough
+        return ""
+    return text[:_MAX_ERROR_BODY]
+
+
+def _retry_after_ms(response: httpx.Response) -> float | None:
+    """``Retry-After`` in delta-seconds form only; the HTTP-date form is ignored."""
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw.strip())
+    except ValueError:
+        return None
+    return seconds * 1000.0 if seconds >= 0 else None
+
+
+def _status_error(response: httpx.Response, *, what: str, operation: str) -> ReactorError:
+    status = response.status_code
+    if status == 426:
+        message = f"client API version too old ({what}): {_body_text(response)}"
+    elif status == 501:
+        message = f"server does not support client API version ({what}): {_body_text(response)}"
+    else:
+        message = f"unexpected HTTP status {status} from {what}: {_body_text(response)}"
+    return error_for_http_status(status, message, operation=operation, retry_after_ms=_retry_after_ms(response))
+
+
+def _json_of(response: httpx.Response, *, what: str, operation: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise DecodeError(f"{what}: response is not JSON", component="api", operation=operation) from exc
+
+
+def _object(data: Any, *, what: str, operation: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise DecodeError(f"{what}: response is not a JSON object", component="api", operation=operation)
+    return data
+
+
+def _connection_id(value: Any, *, operation: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFFFFFF:
+        raise DecodeError(f"invalid connection_id {value!r}", component="api", operation=operation)
+    return value
