@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--keyframe-interval", type=float, default=_DEFAULTS.keyframe_interval_s, metavar="S")
     serve.add_argument("--keepalive", type=float, default=_DEFAULTS.keepalive_s, metavar="S",
                        help="how long a session with no client lives (default 30)")
+    serve.add_argument("--liveness-timeout", type=float, default=_DEFAULTS.liveness_timeout_s, metavar="S",
+                       help="drop a connection silent on both data channels for this long (default 20)")
     serve.add_argument("--log-level", default="info")
 
     sub.add_parser("models", help="list the built-in models")
@@ -70,6 +72,8 @@ def serve(args: argparse.Namespace) -> int:
         video_bitrate_max=args.video_bitrate_max,
         keyframe_interval_s=args.keyframe_interval,
         keepalive_s=args.keepalive,
+        liveness_timeout_s=args.liveness_timeout,
+        liveness_check_s=min(_DEFAULTS.liveness_check_s, args.liveness_timeout / 4),
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

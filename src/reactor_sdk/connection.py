@@ -204,16 +204,16 @@ class PeerLink:
     # events from aiortc
 
     def _watch_channel(self, channel: Channel, dc: RTCDataChannel) -> None:
-        @dc.on("open")  # type: ignore[misc]
+        @dc.on("open")
         def _opened() -> None:
             self._changed.set()
 
-        @dc.on("close")  # type: ignore[misc]
+        @dc.on("close")
         def _closed() -> None:
             self._changed.set()
             self._report_lost(f"data channel {channel.value!r} closed")
 
-        @dc.on("message")  # type: ignore[misc]
+        @dc.on("message")
         def _message(raw: bytes | str) -> None:
             self._on_raw(channel, raw)
 
@@ -264,7 +264,9 @@ class PeerLink:
         try:
             raw = codec.encode(env, "client")
         except (TypeError, ValueError) as exc:
-            raise DecodeError(f"message cannot be encoded: {exc}", component="gpu", operation=operation) from exc
+            raise DecodeError(
+                f"message cannot be encoded: {exc}", component="gpu", operation=operation
+            ) from exc
         if len(raw) > MAX_MESSAGE_BYTES:
             raise MessageTooLargeError(
                 f"message of {len(raw)} bytes is over the {MAX_MESSAGE_BYTES}-byte data-channel limit; "
@@ -277,12 +279,16 @@ class PeerLink:
         try:
             dc.send(raw)
         except Exception as exc:
-            raise DisconnectedError(f"could not send on {env.channel!r}: {exc!r}", operation=operation) from exc
+            raise DisconnectedError(
+                f"could not send on {env.channel!r}: {exc!r}", operation=operation
+            ) from exc
 
     def notify(self, channel: Channel, payload: Payload, *, operation: str | None = None) -> None:
         self.send(Envelope.notification(channel, payload), operation=operation)
 
-    async def request(self, channel: Channel, payload: Payload, *, timeout: float, operation: str) -> Envelope:
+    async def request(
+        self, channel: Channel, payload: Payload, *, timeout: float, operation: str
+    ) -> Envelope:
         """Send a REQUEST and wait for its RESPONSE (``RequestTimeoutError`` after ``timeout``)."""
         request_id = self._request_ids.next(channel)
         future: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()

@@ -27,7 +27,6 @@ HTTP_TIMEOUT_S: Final = 15.0
 """Per HTTP call (connect, read, write); signalling answers within a few seconds."""
 
 
-
 def client_info() -> dict[str, str]:
     """The ``client_info`` object sent with session creation, offers and candidates."""
     return {"sdk_version": __version__, "sdk_type": SDK_TYPE}

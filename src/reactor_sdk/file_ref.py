@@ -23,7 +23,12 @@ class FileRef:
 
     def to_wire(self) -> dict[str, Any]:
         """``{"upload_id", "name", "mime_type", "size"}``: the form used for nested references."""
-        return {"upload_id": self.upload_id, "name": self.name, "mime_type": self.mime_type, "size": self.size}
+        return {
+            "upload_id": self.upload_id,
+            "name": self.name,
+            "mime_type": self.mime_type,
+            "size": self.size,
+        }
 
     def to_upload_ref(self) -> UploadRef:
         """The wire message for a top-level file argument (``Command.uploads``)."""

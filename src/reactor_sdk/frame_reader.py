@@ -44,13 +44,16 @@ _JOIN_TIMEOUT_S = 5.0
 def to_rgb(frame: Any) -> Frame:
     """Convert one decoded ``av.VideoFrame`` to a fresh, C-contiguous, writable RGB array."""
     array: Frame = frame.to_ndarray(format="rgb24")
-    if not (array.flags.c_contiguous and array.flags.writeable):
+    # Decoded frames are YUV, so the conversion allocates a new picture. A frame that already
+    # is rgb24 hands out a view of its own memory, which the next consumer would share.
+    if frame.format.name == "rgb24" or not (array.flags.c_contiguous and array.flags.writeable):
         array = np.array(array, dtype=np.uint8, order="C", copy=True)
     return array
 
 
 def is_async_handler(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    """Whether ``fn`` is an ``async def`` function (or an object with an ``async def __call__``)."""
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__)
 
 
 class LatestSlot(Generic[T]):
@@ -369,7 +372,9 @@ class TrackDrainer:
         self.received = 0
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._drain(), name=f"reactor_sdk:drain:{self.name}")
+        self._task = asyncio.get_running_loop().create_task(
+            self._drain(), name=f"reactor_sdk:drain:{self.name}"
+        )
 
     async def _drain(self) -> None:
         while True:

@@ -55,7 +55,14 @@ class ApiClient:
     no ``Authorization`` header is sent.
     """
 
-    def __init__(self, base_url: str, *, token: TokenSource | None, verify_tls: bool = True) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: TokenSource | None,
+        verify_tls: bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._base_url = base_url.rstrip("/")
         self._token = token
         self._http = httpx.AsyncClient(
@@ -63,6 +70,7 @@ class ApiClient:
             timeout=HTTP_TIMEOUT_S,
             verify=verify_tls,
             headers={"accept": "*/*"},
+            transport=transport,
         )
 
     async def __aenter__(self) -> ApiClient:
@@ -162,8 +170,12 @@ class ApiClient:
         """``POST /start_session`` on a local runtime: a ready descriptor."""
         return _object(
             await self.request_json(
-                "POST", "/start_session", what="start session", operation=operation,
-                json_body=dict(body), send_body=True,
+                "POST",
+                "/start_session",
+                what="start session",
+                operation=operation,
+                json_body=dict(body),
+                send_body=True,
             ),
             what="start session",
             operation=operation,
@@ -182,8 +194,12 @@ class ApiClient:
     async def create_session(self, body: Mapping[str, Any], *, operation: str) -> dict[str, Any]:
         return _object(
             await self.request_json(
-                "POST", "/sessions", what="create session", operation=operation,
-                json_body=dict(body), send_body=True,
+                "POST",
+                "/sessions",
+                what="create session",
+                operation=operation,
+                json_body=dict(body),
+                send_body=True,
             ),
             what="create session",
             operation=operation,
@@ -191,14 +207,17 @@ class ApiClient:
 
     async def get_session(self, session_id: str, *, operation: str) -> dict[str, Any]:
         return _object(
-            await self.request_json("GET", f"/sessions/{session_id}", what="get session", operation=operation),
+            await self.request_json(
+                "GET", f"/sessions/{session_id}", what="get session", operation=operation
+            ),
             what="get session",
             operation=operation,
         )
 
     async def delete_session(self, session_id: str, *, operation: str) -> None:
-        await self.request("DELETE", f"/sessions/{session_id}", what="delete session", operation=operation,
-                           ok_404=True)
+        await self.request(
+            "DELETE", f"/sessions/{session_id}", what="delete session", operation=operation, ok_404=True
+        )
 
     # ------------------------------------------------------------------------------------------
     # signalling (per-connection routes, PROTOCOL.md §3.1)
@@ -209,8 +228,13 @@ class ApiClient:
 
     async def ice_servers(self, session_id: str, *, operation: str) -> list[dict[str, Any]]:
         data = _object(
-            await self.request_json("GET", f"{self._webrtc(session_id)}/ice_servers", what="get ICE servers",
-                                    operation=operation, headers="signalling"),
+            await self.request_json(
+                "GET",
+                f"{self._webrtc(session_id)}/ice_servers",
+                what="get ICE servers",
+                operation=operation,
+                headers="signalling",
+            ),
             what="get ICE servers",
             operation=operation,
         )
@@ -221,8 +245,15 @@ class ApiClient:
 
     async def create_connection(self, session_id: str, *, operation: str) -> int:
         data = _object(
-            await self.request_json("POST", f"{self._webrtc(session_id)}/connections", what="create connection",
-                                    operation=operation, headers="signalling", json_body={}, send_body=True),
+            await self.request_json(
+                "POST",
+                f"{self._webrtc(session_id)}/connections",
+                what="create connection",
+                operation=operation,
+                headers="signalling",
+                json_body={},
+                send_body=True,
+            ),
             what="create connection",
             operation=operation,
         )
@@ -243,7 +274,13 @@ class ApiClient:
         )
 
     async def send_candidates(
-        self, session_id: str, connection_id: int, candidates: list[dict[str, Any]], *, final: bool, operation: str
+        self,
+        session_id: str,
+        connection_id: int,
+        candidates: list[dict[str, Any]],
+        *,
+        final: bool,
+        operation: str,
     ) -> None:
         await self.request(
             "POST",
@@ -261,16 +298,21 @@ class ApiClient:
         for delay in ANSWER_POLL_DELAYS_S:
             if delay:
                 await asyncio.sleep(delay)
-            response = await self.request("GET", path, what="get SDP answer", operation=operation,
-                                          headers="signalling")
+            response = await self.request(
+                "GET", path, what="get SDP answer", operation=operation, headers="signalling"
+            )
             if response.status_code != 200:
                 continue
-            data = _object(_json_of(response, what="get SDP answer", operation=operation),
-                           what="get SDP answer", operation=operation)
+            data = _object(
+                _json_of(response, what="get SDP answer", operation=operation),
+                what="get SDP answer",
+                operation=operation,
+            )
             sdp = data.get("sdp_answer")
             if not isinstance(sdp, str) or not sdp:
-                raise DecodeError("SDP answer response carries no sdp_answer", component="api",
-                                  operation=operation)
+                raise DecodeError(
+                    "SDP answer response carries no sdp_answer", component="api", operation=operation
+                )
             cid = data.get("connection_id")
             return SdpAnswer(sdp, _connection_id(cid, operation=operation) if cid is not None else None)
         raise RequestTimeoutError(
@@ -310,7 +352,9 @@ def _status_error(response: httpx.Response, *, what: str, operation: str) -> Rea
         message = f"server does not support client API version ({what}): {_body_text(response)}"
     else:
         message = f"unexpected HTTP status {status} from {what}: {_body_text(response)}"
-    return error_for_http_status(status, message, operation=operation, retry_after_ms=_retry_after_ms(response))
+    return error_for_http_status(
+        status, message, operation=operation, retry_after_ms=_retry_after_ms(response)
+    )
 
 
 def _json_of(response: httpx.Response, *, what: str, operation: str) -> Any:

@@ -31,6 +31,17 @@ CAPTURES = SHARED / "reference" / "captures"
 
 _LINE = re.compile(r"\bDC (C->S|S->C) \[(data|control)\] len=(\d+) hex=([0-9a-f]*)\s*$")
 _DECODED = re.compile(r"^\s*decoded=(.*)$")
+_B64_ELIDED = re.compile(r"([A-Za-z0-9+/]+)\.\.\.\(b64 len (\d+)\)")
+
+
+def _expand_b64(match: re.Match[str]) -> str:
+    """``BwcHBwcH...(b64 len 96)`` -> the 96 characters, where the shown prefix repeats one 4-char unit
+    (a frame of one byte value); anything else stays abbreviated."""
+    shown, total = match.group(1), int(match.group(2))
+    unit = shown[:4]
+    if len(unit) == 4 and total % 4 == 0 and unit * (len(shown) // 4) == shown[: len(shown) // 4 * 4]:
+        return unit * (total // 4)
+    return match.group(0)
 
 
 @dataclass(frozen=True)
@@ -52,11 +63,15 @@ class CapturedMessage:
 
     @property
     def decoded(self) -> dict[str, Any] | None:
-        """The transcript's decoded form, or ``None`` where it was cut or abbreviated."""
-        if self.decoded_text is None or "...(b64 len" in self.decoded_text:
+        """The transcript's decoded form (abbreviated repetitive bytes restored), or ``None`` where it
+        was cut or cannot be restored."""
+        if self.decoded_text is None:
+            return None
+        text = _B64_ELIDED.sub(_expand_b64, self.decoded_text)
+        if "...(b64 len" in text:
             return None
         try:
-            value = json.loads(self.decoded_text)
+            value = json.loads(text)
         except json.JSONDecodeError:
             return None
         return value if isinstance(value, dict) else None

@@ -108,19 +108,17 @@ class ChannelPump:
         for envelope in held:
             self._send_now(envelope)
 
-    def _target(self, envelope: Envelope) -> RTCDataChannel | None:
-        # v0 speaks on `data` (JS 2.9.0 opens nothing else); control replies go back where asked.
-        if self.wire == "v0" and not (envelope.channel is Channel.CONTROL and envelope.kind is Kind.RESPONSE):
-            return self._channels.get(Channel.DATA)
-        return self._channels.get(envelope.channel) or self._channels.get(Channel.DATA)
-
     def _send_now(self, envelope: Envelope) -> None:
         assert self.wire is not None
-        channel = self._target(envelope)
+        codec = codec_for(self.wire)
+        if not codec.has_wire_form(envelope, "server"):
+            return  # e.g. a bare ack on v0, which has no correlation
+        # v0 puts runtime frames on `data` (JS 2.9.0 opens no other channel).
+        channel = self._channels.get(codec.wire_channel(envelope)) or self._channels.get(Channel.DATA)
         if channel is None or channel.readyState != "open":
             return
         try:
-            raw = codec_for(self.wire).encode(envelope, "server")
+            raw = codec.encode(envelope, "server")
         except Exception:
             log.exception("cannot encode %s", envelope)
             return
@@ -131,6 +129,6 @@ class ChannelPump:
                 envelope.reply(error) if envelope.kind is Kind.RESPONSE
                 else Envelope(envelope.channel, Kind.NOTIFICATION, error)
             )
-            raw = codec_for(self.wire).encode(envelope, "server")
+            raw = codec.encode(envelope, "server")
         channel.send(raw)
         self.messages_out += 1

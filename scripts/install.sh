@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Create .venv with openreactor (server extra + dev tools) and .interop-venv with the official client.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[dev]'
+# The official reactor-sdk takes the same import name as ours, so it lives in a venv of its own.
+[ -x .interop-venv/bin/python ] || "$PY" -m venv .interop-venv
+.interop-venv/bin/pip install -q --upgrade pip
+.interop-venv/bin/pip install -q 'reactor-sdk==1.13.0' numpy

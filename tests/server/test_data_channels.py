@@ -1,0 +1,109 @@
+"""What the server does with data-channel traffic, good and bad, over real WebRTC on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from openreactor.models.builtin.probe_pattern import decode_probe
+from reactor_protocol.messages import (
+    Channel,
+    Command,
+    Envelope,
+    ErrorMessage,
+    Kind,
+    ModelMessage,
+    ModelSchema,
+    Ping,
+    RequestSchema,
+    ResumeTrack,
+)
+
+from rtc_client import RawClient, raw_client
+
+
+def request(channel: Channel, payload: object, rid: str) -> Envelope:
+    return Envelope(channel, Kind.REQUEST, payload, rid)  # type: ignore[arg-type]
+
+
+async def next_probe(client: RawClient, timeout: float = 5.0) -> tuple[int, int]:
+    assert client.video is not None
+    while True:
+        frame = await asyncio.wait_for(client.video.recv(), timeout)
+        code = decode_probe(frame.to_ndarray(format="rgb24"))
+        if code is not None:
+            return code.counter, code.value
+
+
+async def test_garbage_gets_a_coded_error_and_the_session_stays_up(probe_server: str) -> None:
+    async with raw_client(probe_server) as c:
+        c.send(Envelope.notification(Channel.CONTROL, Ping()))  # latch v1
+        c.send_raw("data", b"\xff\xfe\x00garbage")
+        err = await c.receive()
+        assert isinstance(err.payload, ErrorMessage)
+        assert err.payload.code == "malformed_message"
+        c.send_raw("control", b"\x0a")  # truncated protobuf
+        err = await c.receive()
+        assert isinstance(err.payload, ErrorMessage) and err.payload.code == "malformed_message"
+        c.send(request(Channel.DATA, Command("set_value", {"value": 7.0}), "data_1"))
+        ack = await c.receive()
+        assert (ack.kind, ack.request_id, ack.payload) == (Kind.RESPONSE, "data_1", None)
+
+
+async def test_every_request_gets_its_correlated_response(probe_server: str) -> None:
+    async with raw_client(probe_server) as c:
+        c.send(request(Channel.CONTROL, RequestSchema(), "ctrl_1"))
+        c.send(request(Channel.DATA, Command("set_value", {"value": "abc"}), "data_1"))
+        c.send(request(Channel.DATA, Command("set_value", {"value": 70000.0}), "data_2"))
+        c.send(request(Channel.DATA, Command("no_such_command", {}), "data_3"))
+        c.send(request(Channel.DATA, Command("set_value", {"value": 3.0}), "data_4"))
+        got = {}
+        for _ in range(5):
+            env = await c.receive()
+            got[env.request_id] = env
+        assert isinstance(got["ctrl_1"].payload, ModelSchema)
+        assert "/events/set_value" in got["ctrl_1"].payload.openapi["paths"]
+        for rid, needle in (("data_1", "value"), ("data_2", "65535"), ("data_3", "no_such_command")):
+            payload = got[rid].payload
+            assert isinstance(payload, ErrorMessage), rid
+            assert payload.code == "invalid_command"
+            assert needle in payload.message
+        assert got["data_4"].payload is None and got["data_4"].kind is Kind.RESPONSE
+
+
+async def test_outputs_start_paused_and_follow_resume(probe_server: str) -> None:
+    async with raw_client(probe_server) as c:
+        assert c.video is not None
+        c.send(Envelope.notification(Channel.CONTROL, Ping()))
+        # Paused: nothing arrives.
+        try:
+            await asyncio.wait_for(c.video.recv(), 1.0)
+            raise AssertionError("a paused output delivered a frame")
+        except asyncio.TimeoutError:
+            pass
+        c.send(Envelope.notification(Channel.CONTROL, ResumeTrack("main_video")))
+        first, _ = await next_probe(c)
+        later, _ = await next_probe(c)
+        assert later > first
+        c.send(request(Channel.DATA, Command("set_value", {"value": 4242.0}), "data_1"))
+        assert (await c.receive()).request_id == "data_1"
+        for _ in range(30):
+            _, value = await next_probe(c)
+            if value == 4242:
+                break
+        else:
+            raise AssertionError("set_value never showed up in the frames")
+
+
+async def test_v0_json_client_on_legacy_routes_streams_without_resume(echo_server: str) -> None:
+    async with raw_client(echo_server, channels=("data",), legacy=True) as c:
+        assert c.video is not None
+        frame = await asyncio.wait_for(c.video.recv(), 5.0)  # flows with no resume
+        assert np.asarray(frame.to_ndarray(format="rgb24")).shape == (360, 640, 3)
+        c.send_raw("data", '{"scope": "application", "data": {"type": "hello", "data": {"n": 1}}}')
+        reply = await c.receive(wire="v0")
+        assert reply.payload == ModelMessage("echo", {"command": "hello", "data": {"n": 1}})
+        c.send_raw("data", "not json at all")
+        err = await c.receive(wire="v0")
+        assert isinstance(err.payload, ErrorMessage) and err.payload.code == "malformed_message"
