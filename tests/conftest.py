@@ -45,7 +45,9 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-            raise AssertionError(f"server did not exit within {timeout} s of SIGTERM:\n{self.log()}") from None
+            raise AssertionError(
+                f"server did not exit within {timeout} s of SIGTERM:\n{self.log()}"
+            ) from None
 
 
 @contextlib.contextmanager
@@ -62,7 +64,18 @@ def run_server(
 ) -> Iterator[ServerProcess]:
     """Start ``python -m openreactor serve`` on a free port; SIGTERM it afterwards."""
     port = free_port(host)
-    args = [sys.executable, "-m", "openreactor", "serve", "--model", model, "--host", host, "--port", str(port)]
+    args = [
+        sys.executable,
+        "-m",
+        "openreactor",
+        "serve",
+        "--model",
+        model,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     for flag, value in (("--width", width), ("--height", height), ("--fps", fps), ("--ice-host", ice_host)):
         if value is not None:
             args += [flag, str(value)]

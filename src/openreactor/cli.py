@@ -34,17 +34,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--height", type=int)
     serve.add_argument("--fps", type=float)
     serve.add_argument(
-        "--ice-host", dest="ice_hosts", action="append", type=_addresses, metavar="ADDR[,ADDR]",
+        "--ice-host",
+        dest="ice_hosts",
+        action="append",
+        type=_addresses,
+        metavar="ADDR[,ADDR]",
         help="host address(es) ICE may offer, e.g. 127.0.0.1 on loopback or the public address "
-             "behind NAT; default: every interface but loopback",
+        "behind NAT; default: every interface but loopback",
     )
     serve.add_argument("--video-bitrate-min", type=int, default=_DEFAULTS.video_bitrate_min, metavar="BPS")
     serve.add_argument("--video-bitrate-max", type=int, default=_DEFAULTS.video_bitrate_max, metavar="BPS")
     serve.add_argument("--keyframe-interval", type=float, default=_DEFAULTS.keyframe_interval_s, metavar="S")
-    serve.add_argument("--keepalive", type=float, default=_DEFAULTS.keepalive_s, metavar="S",
-                       help="how long a session with no client lives (default 30)")
-    serve.add_argument("--liveness-timeout", type=float, default=_DEFAULTS.liveness_timeout_s, metavar="S",
-                       help="drop a connection silent on both data channels for this long (default 20)")
+    serve.add_argument(
+        "--keepalive",
+        type=float,
+        default=_DEFAULTS.keepalive_s,
+        metavar="S",
+        help="how long a session with no client lives (default 30)",
+    )
+    serve.add_argument(
+        "--liveness-timeout",
+        type=float,
+        default=_DEFAULTS.liveness_timeout_s,
+        metavar="S",
+        help="drop a connection silent on both data channels for this long (default 20)",
+    )
     serve.add_argument("--log-level", default="info")
 
     sub.add_parser("models", help="list the built-in models")
@@ -75,7 +89,9 @@ def serve(args: argparse.Namespace) -> int:
         liveness_timeout_s=args.liveness_timeout,
         liveness_check_s=min(_DEFAULTS.liveness_check_s, args.liveness_timeout / 4),
     )
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         model = load_model(settings.model, settings.model_options())
     except (ModelNotFoundError, ValueError, TypeError) as exc:
@@ -84,8 +100,13 @@ def serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; a no-op handler underneath
     # turns that into a normal exit (status 0) once every session has said goodbye.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(create_app(settings, model), host=settings.host, port=settings.port,
-                log_level=args.log_level.lower(), timeout_graceful_shutdown=10)
+    uvicorn.run(
+        create_app(settings, model),
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 

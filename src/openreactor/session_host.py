@@ -47,8 +47,15 @@ class SessionHost(Protocol):
 
     def create_connection(self) -> tuple[int, dict[str, Any]]: ...
 
-    async def offer(self, connection_id: int, sdp: str, mapping: list[TrackMapping], *,
-                    create: bool = False, wire: WireVersion | None = None) -> str: ...
+    async def offer(
+        self,
+        connection_id: int,
+        sdp: str,
+        mapping: list[TrackMapping],
+        *,
+        create: bool = False,
+        wire: WireVersion | None = None,
+    ) -> str: ...
 
     def answer(self, connection_id: int) -> str | None: ...
 
@@ -124,8 +131,15 @@ class InProcessSessionHost:
             raise UnknownConnectionError(f"unknown connection {connection_id}")
         return peer
 
-    async def offer(self, connection_id: int, sdp: str, mapping: list[TrackMapping], *,
-                    create: bool = False, wire: WireVersion | None = None) -> str:
+    async def offer(
+        self,
+        connection_id: int,
+        sdp: str,
+        mapping: list[TrackMapping],
+        *,
+        create: bool = False,
+        wire: WireVersion | None = None,
+    ) -> str:
         """Apply an offer (or re-offer) and return the answer; raises ``OfferError`` on bad SDP."""
         self._check_open()
         if create and connection_id not in self.peers:

@@ -39,7 +39,7 @@ def set_host_addresses(addresses: Sequence[str] | None) -> None:
         _configured = None
     else:
         _configured = tuple(str(ipaddress.ip_address(a.strip())) for a in addresses if a.strip())
-    aioice.ice.get_host_addresses = _host_addresses  # type: ignore[assignment]
+    aioice.ice.get_host_addresses = _host_addresses
 
 
 def configured_host_addresses() -> tuple[str, ...] | None:

@@ -47,8 +47,9 @@ class RawClient:
 
 
 @contextlib.asynccontextmanager
-async def raw_client(url: str, *, channels: tuple[str, ...] = ("data", "control"),
-                     legacy: bool = False, start: bool = True) -> AsyncIterator[RawClient]:
+async def raw_client(
+    url: str, *, channels: tuple[str, ...] = ("data", "control"), legacy: bool = False, start: bool = True
+) -> AsyncIterator[RawClient]:
     """Start a session (or join the running one), connect one peer, yield it; close afterwards."""
     set_host_addresses(["127.0.0.1"])
     async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=10) as http:
@@ -71,9 +72,12 @@ async def raw_client(url: str, *, channels: tuple[str, ...] = ("data", "control"
             client.video = track
 
         await pc.setLocalDescription(await pc.createOffer())
-        offer = {"sdp_offer": pc.localDescription.sdp,
-                 "track_mapping": [{"name": "main_video", "kind": "video", "direction": "recvonly",
-                                    "mid": transceiver.mid}]}
+        offer = {
+            "sdp_offer": pc.localDescription.sdp,
+            "track_mapping": [
+                {"name": "main_video", "kind": "video", "direction": "recvonly", "mid": transceiver.mid}
+            ],
+        }
         if legacy:
             r = await http.post(f"{base}/sdp_params", json=offer)
             assert r.status_code == 202, r.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+from rtc_client import RawClient, raw_client
 
 from openreactor.models.builtin.probe_pattern import decode_probe
 from reactor_protocol.messages import (
@@ -19,8 +20,6 @@ from reactor_protocol.messages import (
     RequestSchema,
     ResumeTrack,
 )
-
-from rtc_client import RawClient, raw_client
 
 
 def request(channel: Channel, payload: object, rid: str) -> Envelope:
@@ -80,7 +79,7 @@ async def test_outputs_start_paused_and_follow_resume(probe_server: str) -> None
         try:
             await asyncio.wait_for(c.video.recv(), 1.0)
             raise AssertionError("a paused output delivered a frame")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         c.send(Envelope.notification(Channel.CONTROL, ResumeTrack("main_video")))
         first, _ = await next_probe(c)

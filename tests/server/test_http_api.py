@@ -82,8 +82,16 @@ def test_connections_and_answer_polling(client: httpx.Client) -> None:
     assert 5000 <= cid <= 9999
     assert r.json()["track_map"] == {"main_video": {"kind": "video", "direction": "out", "rate": 0.0}}
     assert client.get(f"{base}/connections/{cid}/sdp_params").status_code == 202
-    early = {"candidates": [{"candidate": "candidate:1 1 udp 2122260223 127.0.0.2 5000 typ host ufrag ab",
-                             "sdp_mid": "0", "sdp_mline_index": 0}], "is_final": False}
+    early = {
+        "candidates": [
+            {
+                "candidate": "candidate:1 1 udp 2122260223 127.0.0.2 5000 typ host ufrag ab",
+                "sdp_mid": "0",
+                "sdp_mline_index": 0,
+            }
+        ],
+        "is_final": False,
+    }
     assert client.post(f"{base}/connections/{cid}/ice_candidates", json=early).status_code == 202
 
 
@@ -96,7 +104,9 @@ def test_connections_and_answer_polling(client: httpx.Client) -> None:
         ("POST", "/health", 405),
     ],
 )
-def test_unknown_routes_and_methods_get_json_errors(client: httpx.Client, method: str, path: str, status: int) -> None:
+def test_unknown_routes_and_methods_get_json_errors(
+    client: httpx.Client, method: str, path: str, status: int
+) -> None:
     r = client.request(method, path)
     assert r.status_code == status
     assert isinstance(r.json()["detail"], str)

@@ -6,10 +6,9 @@ import asyncio
 import time
 
 import httpx
+from rtc_client import HEADERS, raw_client
 
 from reactor_protocol.messages import Channel, Command, Envelope, Kind, Ping, ResumeTrack, SessionEnded
-
-from rtc_client import HEADERS, raw_client
 
 
 async def test_unknown_track_in_resume_gets_an_error(probe_server: str) -> None:
@@ -54,19 +53,27 @@ async def test_reoffer_on_same_connection_keeps_the_session(probe_server: str) -
         pc.createDataChannel("data")
         await pc.setLocalDescription(await pc.createOffer())
         url = f"/sessions/{sid}/transport/webrtc/connections/{cid}/sdp_params"
-        offer = {"sdp_offer": pc.localDescription.sdp,
-                 "track_mapping": [{"name": "main_video", "kind": "video", "direction": "recvonly", "mid": t.mid}]}
+        offer = {
+            "sdp_offer": pc.localDescription.sdp,
+            "track_mapping": [{"name": "main_video", "kind": "video", "direction": "recvonly", "mid": t.mid}],
+        }
         assert (await http.put(url, json=offer)).status_code == 202
         got: list = []
         pc.on("track", got.append)
-        await pc.setRemoteDescription(RTCSessionDescription((await http.get(url)).json()["sdp_answer"], "answer"))
+        await pc.setRemoteDescription(
+            RTCSessionDescription((await http.get(url)).json()["sdp_answer"], "answer")
+        )
         for _ in range(100):
             if control.readyState == "open" and got:
                 break
             await asyncio.sleep(0.05)
         from reactor_protocol.wire import codec_for
 
-        control.send(codec_for("v1").encode(Envelope.notification(Channel.CONTROL, ResumeTrack("main_video")), "client"))
+        control.send(
+            codec_for("v1").encode(
+                Envelope.notification(Channel.CONTROL, ResumeTrack("main_video")), "client"
+            )
+        )
         code = None
         for _ in range(20):
             code = decode_probe((await asyncio.wait_for(got[0].recv(), 5)).to_ndarray(format="rgb24"))

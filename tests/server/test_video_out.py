@@ -6,6 +6,7 @@ import asyncio
 
 import av
 import pytest
+from aiortc.mediastreams import MediaStreamError
 
 from openreactor.models.builtin.probe_pattern import ProbeRenderer, decode_probe
 from openreactor.models.frame_slot import FrameSlot
@@ -54,5 +55,5 @@ async def test_slow_reader_gets_the_newest_frame_and_decodes_it() -> None:
     code = decode_probe(frame.to_ndarray(format="rgb24"))
     assert code is not None and (code.counter, code.value) == (9, 5)
     slot.close()
-    with pytest.raises(Exception):  # MediaStreamError once the slot is closed
+    with pytest.raises(MediaStreamError):  # the slot is closed
         await track.recv()

@@ -13,7 +13,9 @@ MAX_JSON_BODY = 1 << 20
 SUPPORTED_API_VERSION = 1
 
 
-async def json_object(request: Request, *, allow_empty: bool = True, allow_null: bool = False) -> dict[str, Any]:
+async def json_object(
+    request: Request, *, allow_empty: bool = True, allow_null: bool = False
+) -> dict[str, Any]:
     """The body as a JSON object; 400 for malformed JSON or anything but an object."""
     body = await request.body()
     if len(body) > MAX_JSON_BODY:

@@ -24,8 +24,10 @@ async def health(request: Request) -> Response:
     registry = registry_of(request)
     state = "terminated" if registry.shutting_down else ("serving" if registry.running else "available")
     status = 503 if registry.shutting_down else 200
-    return JSONResponse({"status": "healthy" if status == 200 else "unhealthy", "state": state, "detail": None},
-                        status_code=status)
+    return JSONResponse(
+        {"status": "healthy" if status == 200 else "unhealthy", "state": state, "detail": None},
+        status_code=status,
+    )
 
 
 async def start_session(request: Request) -> Response:

@@ -20,7 +20,9 @@ def resolve_model_class(spec: str) -> type[Model]:
         return BUILTIN_MODELS[spec]
     if ":" not in spec:
         known = ", ".join(sorted(BUILTIN_MODELS))
-        raise ModelNotFoundError(f"unknown model {spec!r}: built-ins are {known}, or use package.module:Class")
+        raise ModelNotFoundError(
+            f"unknown model {spec!r}: built-ins are {known}, or use package.module:Class"
+        )
     module_name, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -157,7 +157,7 @@ class Session:
             link.send(
                 Envelope.notification(
                     Channel.DATA,
-                    ErrorMessage(ErrorCode.MODEL_ERROR, f"the model crashed: {type(exc).__name__}: {exc}")
+                    ErrorMessage(ErrorCode.MODEL_ERROR, f"the model crashed: {type(exc).__name__}: {exc}"),
                 )
             )
         self.end(EndReason.MODEL_ERROR)
@@ -199,8 +199,11 @@ class Session:
             deadline = self._loop.time() - self.settings.liveness_timeout_s
             for link in list(self.links.values()):
                 if link.last_inbound < deadline:
-                    log.info("connection %s silent for %.0f s: dropped", link.connection_id,
-                             self.settings.liveness_timeout_s)
+                    log.info(
+                        "connection %s silent for %.0f s: dropped",
+                        link.connection_id,
+                        self.settings.liveness_timeout_s,
+                    )
                     self.detach(link)
                     self._spawn(link.close("liveness_timeout"))
 
@@ -246,7 +249,9 @@ class Session:
                 self._answer(link, envelope, ClipFailed("recorder disabled"))
             case _:
                 self._refuse(
-                    link, envelope, ErrorCode.UNSUPPORTED_REQUEST,
+                    link,
+                    envelope,
+                    ErrorCode.UNSUPPORTED_REQUEST,
                     f"{type(payload).__name__} is not supported by this server",
                 )
 
@@ -265,20 +270,30 @@ class Session:
     def _handle_publish(self, link: ClientLink, envelope: Envelope, name: str) -> None:
         inputs = [t.name for t in self.model.tracks if t.direction == "in"]
         if name not in inputs:
-            self._refuse(link, envelope, ErrorCode.UNKNOWN_TRACK,
-                         f"the model declares no input track {name!r}; inputs: {inputs}")
+            self._refuse(
+                link,
+                envelope,
+                ErrorCode.UNKNOWN_TRACK,
+                f"the model declares no input track {name!r}; inputs: {inputs}",
+            )
             return
         holder = self.publishers.get(name)
         if holder is not None and holder != link.connection_id:
-            self._refuse(link, envelope, ErrorCode.PUBLISH_REFUSED,
-                         f"input track {name!r} is already published by another connection")
+            self._refuse(
+                link,
+                envelope,
+                ErrorCode.PUBLISH_REFUSED,
+                f"input track {name!r} is already published by another connection",
+            )
             return
         self.publishers[name] = link.connection_id
         self._answer(link, envelope, PublishTrackResponse(name))
 
     def _handle_command(self, link: ClientLink, envelope: Envelope, command: Command) -> None:
         if command.uploads:
-            self._refuse(link, envelope, ErrorCode.UNRESOLVED_UPLOAD, "this server does not accept uploads yet")
+            self._refuse(
+                link, envelope, ErrorCode.UNRESOLVED_UPLOAD, "this server does not accept uploads yet"
+            )
             return
         try:
             future = self._runner.enqueue(command.type, dict(command.data))

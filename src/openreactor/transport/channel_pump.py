@@ -72,7 +72,9 @@ class ChannelPump:
             self.wire = detect_version(raw)
             self._flush()
         if size > self._max:
-            self._send_error(channel, ErrorCode.MESSAGE_TOO_LARGE, f"message of {size} bytes exceeds {self._max}")
+            self._send_error(
+                channel, ErrorCode.MESSAGE_TOO_LARGE, f"message of {size} bytes exceeds {self._max}"
+            )
             return
         codec = codec_for(self.wire)
         try:
@@ -126,7 +128,8 @@ class ChannelPump:
         if size > self._max:
             error = ErrorMessage(ErrorCode.MESSAGE_TOO_LARGE, f"reply of {size} bytes exceeds {self._max}")
             envelope = (
-                envelope.reply(error) if envelope.kind is Kind.RESPONSE
+                envelope.reply(error)
+                if envelope.kind is Kind.RESPONSE
                 else Envelope(envelope.channel, Kind.NOTIFICATION, error)
             )
             raw = codec.encode(envelope, "server")

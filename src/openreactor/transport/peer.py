@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,8 +60,9 @@ class TrackMapping:
         for item in raw:
             if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("name", "mid")):
                 raise OfferError("each track_mapping entry needs string 'name' and 'mid'")
-            out.append(cls(item["name"], str(item.get("kind", "video")), str(item.get("direction", "")),
-                           item["mid"]))
+            out.append(
+                cls(item["name"], str(item.get("kind", "video")), str(item.get("direction", "")), item["mid"])
+            )
         return out
 
 
@@ -70,8 +72,13 @@ def _rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
     servers = []
     for entry in ice_servers:
         creds = entry.get("credentials") or {}
-        servers.append(RTCIceServer(urls=entry.get("uris") or entry.get("urls") or [],
-                                    username=creds.get("username"), credential=creds.get("password")))
+        servers.append(
+            RTCIceServer(
+                urls=entry.get("uris") or entry.get("urls") or [],
+                username=creds.get("username"),
+                credential=creds.get("password"),
+            )
+        )
     return RTCConfiguration(iceServers=servers)
 
 
@@ -83,8 +90,9 @@ def _vp8_preferences() -> list[Any]:
 class Peer:
     """A client connection of a session; implements the session's ``ClientLink``."""
 
-    def __init__(self, connection_id: int, session: Session, settings: Settings, *,
-                 wire: WireVersion | None = None) -> None:
+    def __init__(
+        self, connection_id: int, session: Session, settings: Settings, *, wire: WireVersion | None = None
+    ) -> None:
         self._cid = connection_id
         self.session = session
         self.settings = settings
@@ -102,6 +110,7 @@ class Peer:
         self._connected_at: float = self._loop.time()
         self.closed = False
         self.negotiations = 0
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- ClientLink ------------------------------------------------------------------------------
 
@@ -132,6 +141,9 @@ class Peer:
     async def close(self, reason: str) -> None:
         self.closed = True
         await self._teardown()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- signalling ------------------------------------------------------------------------------
 
@@ -146,7 +158,11 @@ class Peer:
             mid = mid if isinstance(mid, str) else None
             index = index if isinstance(index, int) else None
             ufrag = ufrag_of_candidate(line)
-            if self.pc is not None and self.answer is not None and (ufrag is None or ufrag == self.offer_ufrag):
+            if (
+                self.pc is not None
+                and self.answer is not None
+                and (ufrag is None or ufrag == self.offer_ufrag)
+            ):
                 self._spawn_add(line, mid, index)
             elif len(self._early) < MAX_BUFFERED_CANDIDATES:
                 self._early.append((line, mid, index))
@@ -163,7 +179,7 @@ class Peer:
             except Exception as exc:  # a bad candidate is dropped, never fatal
                 log.debug("candidate dropped: %s", exc)
 
-        asyncio.ensure_future(add())
+        self._spawn(add())
 
     async def apply_offer(self, sdp: str, mapping: list[TrackMapping]) -> str:
         """Build the answer for a (re-)offer; replaces any previous peer connection."""
@@ -205,11 +221,14 @@ class Peer:
                     self._early.append((line, mid, index))
             self.answer = pc.localDescription.sdp
             self.session.attach(self)
-            self._negotiation_timer = self._loop.call_later(NEGOTIATION_TIMEOUT_S, self._negotiation_expired, pc)
+            self._negotiation_timer = self._loop.call_later(
+                NEGOTIATION_TIMEOUT_S, self._negotiation_expired, pc
+            )
             return self.answer
 
-    def _prepare_transceivers(self, pc: RTCPeerConnection, parsed: SessionDescription,
-                              mapping: list[TrackMapping]) -> None:
+    def _prepare_transceivers(
+        self, pc: RTCPeerConnection, parsed: SessionDescription, mapping: list[TrackMapping]
+    ) -> None:
         by_mid = {m.mid: m for m in mapping}
         outputs = {t.name: t for t in self.session.model.tracks if t.direction == "out"}
         # v1 clients resume outputs themselves; v0 (JS 2.9.0) never does, so its outputs flow at once.
@@ -227,7 +246,12 @@ class Peer:
                 continue
             entry = by_mid.get(str(media.rtp.muxId))
             spec = outputs.get(entry.name) if entry is not None else None
-            if entry is not None and entry.direction == "recvonly" and spec is not None and media.kind == "video":
+            if (
+                entry is not None
+                and entry.direction == "recvonly"
+                and spec is not None
+                and media.kind == "video"
+            ):
                 transceiver = pc.addTransceiver("video", direction="sendonly")
                 transceiver.setCodecPreferences(_vp8_preferences())
                 track = ModelVideoTrack(entry.name, self.session.slot, encoder, paused=paused)
@@ -257,13 +281,18 @@ class Peer:
                 self._negotiation_timer = None
         elif state in ("failed", "closed"):
             self.session.detach(self)
-            asyncio.ensure_future(self._teardown_if_current(pc))
+            self._spawn(self._teardown_if_current(pc))
 
     def _negotiation_expired(self, pc: RTCPeerConnection) -> None:
         if pc is self.pc and pc.connectionState != "connected":
             log.info("connection %s did not connect in %.0f s", self._cid, NEGOTIATION_TIMEOUT_S)
             self.session.detach(self)
-            asyncio.ensure_future(self._teardown_if_current(pc))
+            self._spawn(self._teardown_if_current(pc))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _teardown_if_current(self, pc: RTCPeerConnection) -> None:
         if pc is self.pc:

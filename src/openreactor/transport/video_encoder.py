@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -69,14 +70,16 @@ class Vp8Encoder:
         codec.open()
         return codec
 
-    def encode(self, rgb: npt.NDArray[np.uint8], pts: int, keyframe: bool) -> av.Packet | None:
+    def encode(self, rgb: npt.NDArray[np.uint8], pts: int, keyframe: bool) -> av.Packet[Any] | None:
         """Encode one frame; ``pts`` is on the 90 kHz RTP clock. ``None`` if the encoder dropped it."""
         height, width = rgb.shape[:2]
         if self._codec is None or (self._codec.width, self._codec.height) != (width, height):
             self._codec = self._open(width, height)
             keyframe = True
         # AREA averages each 2x2 chroma block: +0.7 dB RGB PSNR over the default bilinear.
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", interpolation="AREA")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
+            format="yuv420p", interpolation="AREA"
+        )
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         if keyframe:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -57,7 +58,7 @@ class ModelVideoTrack(MediaStreamTrack):
     def request_keyframe(self) -> None:
         self._force_keyframe = True
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet[Any]:
         loop = asyncio.get_running_loop()
         while True:
             if self.readyState != "live":
