@@ -157,6 +157,7 @@ class Reactor:
         self._sinks = FrameSinks()
         self._request_ids = RequestIds()
         self._minted: tuple[str, str, float | None] | None = None  # (scope, jwt, expires_at)
+        self._adopting: str | None = None
         self._last_error: ReactorError | None = None
         # Tests replace the HTTP transport below the SDK's HTTP seam (httpx.MockTransport).
         self._http_transport: httpx.AsyncBaseTransport | None = None
@@ -539,10 +540,11 @@ class Reactor:
             async with self._api() as api:
                 try:
                     if adopt_id is not None:
+                        self._adopting = adopt_id
                         descriptor = await self._adopt(api, adopt_id)
                     elif self.local:
-                        created = "local"
                         descriptor = await api.start_local_session({}, operation="connect")
+                        created = "local"
                     else:
                         descriptor = await api.create_session(self._create_body(), operation="connect")
                         created = _descriptor_id(descriptor)
@@ -555,12 +557,14 @@ class Reactor:
                     self._sinks.primary = _primary_video(session.tracks)
                     self._set_status(ReactorStatus.WAITING)
                     await self._establish(api, session, reoffer=False, operation="connect")
-                except BaseException as exc:
+                except BaseException:
                     await self._abandon_attempt()
                     if created is not None:
                         await self._delete_created(api, created)
                     self._set_session(None)
-                    raise exc
+                    raise
+                finally:
+                    self._adopting = None
         except ReactorError as exc:
             exc.operation = exc.operation or "connect"
             self._set_status(ReactorStatus.DISCONNECTED)
@@ -710,9 +714,11 @@ class Reactor:
                 raise InvalidStateError("the jwt callable returned no token", component="api")
             return value
         assert self._api_key is not None
-        scope = (
-            f"session:{self._session.session_id}" if self._session and not self._session.created else "model"
+        # Creating a session mints a model-scoped token; adopting one a token bound to it.
+        adopted = self._adopting or (
+            self._session.session_id if self._session and not self._session.created else None
         )
+        scope = f"session:{adopted}" if adopted else "model"
         minted = self._minted
         if minted is not None and minted[0] == scope:
             expires_at = minted[2]
@@ -877,8 +883,8 @@ class Reactor:
         link = self._link
         if self._status is not ReactorStatus.READY or link is None or not link.ready:
             raise InvalidStateError(
-                f"cannot {operation} while {self._status.value}: wait for ReactorStatus.READY "
-                "(for example with @reactor.on_status(ReactorStatus.READY))",
+                f"cannot {operation} while {self._status.value}: wait until the client is ready "
+                "(ReactorStatus.READY, e.g. in an @reactor.on_status(ReactorStatus.READY) handler)",
                 operation=operation,
             )
         return link

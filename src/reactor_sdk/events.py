@@ -109,6 +109,10 @@ class EventEmitter:
             task = loop.create_task(self._run(event, result, value), name=f"reactor_sdk:{event}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            if inspect.iscoroutine(result):
+                # A task cancelled before it started never awaits the handler's coroutine.
+                coro = result
+                task.add_done_callback(lambda _: coro.close())
 
     async def _run(self, event: str, awaitable: Any, value: Any) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import pickle
 import time
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,7 @@ NOT_RECOVERABLE = {
 
 
 @pytest.mark.parametrize(("cls", "code"), list(RECOVERABLE.items()))
-def test_recoverable_classes(cls: type[ReactorError], code: str) -> None:
+def test_recoverable_classes(cls: Any, code: str) -> None:
     err = cls("boom")
     assert isinstance(err, ReactorError)
     assert err.code == code
@@ -71,7 +72,7 @@ def test_recoverable_classes(cls: type[ReactorError], code: str) -> None:
 
 
 @pytest.mark.parametrize(("cls", "code"), list(NOT_RECOVERABLE.items()))
-def test_not_recoverable_classes(cls: type[ReactorError], code: str) -> None:
+def test_not_recoverable_classes(cls: Any, code: str) -> None:
     err = cls("boom")
     assert err.code == code
     assert err.recoverable is False
@@ -101,8 +102,20 @@ def test_fields_and_str() -> None:
     assert "operation='connect'" in repr(err) and "status=429" in repr(err)
     d = err.to_dict()
     assert d["code"] == "RATE_LIMITED" and d["retry_after"] == 7.0 and d["recoverable"] is True
-    assert set(d) >= {"code", "message", "recoverable", "component", "status", "operation", "retry_after_ms",
-                      "retry_after", "timestamp", "timestamp_ms", "entry", "command_code"}
+    assert set(d) >= {
+        "code",
+        "message",
+        "recoverable",
+        "component",
+        "status",
+        "operation",
+        "retry_after_ms",
+        "retry_after",
+        "timestamp",
+        "timestamp_ms",
+        "entry",
+        "command_code",
+    }
 
 
 def test_retry_after_none_without_hint_and_seconds_form() -> None:

@@ -18,5 +18,6 @@ def test_all_is_sorted_and_complete() -> None:
 def test_seed_imports() -> None:
     from reactor_sdk import Reactor, ReactorError, ReactorStatus  # noqa: F401
 
-    assert ReactorStatus.READY == "ready"
+    ready: str = ReactorStatus.READY
+    assert ready == "ready"
     assert [s.value for s in ReactorStatus] == ["disconnected", "connecting", "waiting", "ready"]

@@ -1,0 +1,205 @@
+"""Start an ``openreactor serve`` process, run one client driver against it, report as JSON.
+
+Meant to run *inside* ``shared/tools/netns-run`` (so libwebrtc finds the non-loopback
+127.0.0.2 interface), with the interpreter that has ``openreactor`` installed::
+
+    netns-run .venv/bin/python tests/interop/netns_launcher.py \\
+        --client-python /path/to/official/python -- tests/interop/official_client_driver.py session
+
+The launcher starts the server on ``--host`` (ICE pinned to the same address), waits for
+``GET /health``, then runs ``CLIENT_PYTHON DRIVER ARGS... URL``. The driver talks to the
+launcher through its stdout:
+
+* ``@@ACTION sigterm``: SIGTERM the server now; its exit status and the seconds it took to
+  exit are reported under ``sigterm``;
+* ``@@ACTION session <label>``: ``GET /session`` now; the status code is reported under
+  ``session[label]``;
+* ``@@ACTION cpu <label>``: read the server's CPU time (user + system seconds, from
+  ``/proc/<pid>/stat``) now; reported under ``cpu[label]`` together with a monotonic timestamp;
+* ``@@RESULT <json>``: the driver's own result, reported under ``driver``.
+
+Once the driver exits the server is SIGTERMed (unless a driver already asked for it) and the
+launcher prints one line ``@@LAUNCH <json>`` with everything above, the driver's exit status,
+the tail of its stderr and the tail of the server log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def http_status(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return -1
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of ``pid`` in seconds (all threads), or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def tail(text: str, chars: int = 4000) -> str:
+    return text[-chars:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.2")
+    parser.add_argument("--model", default="probe")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--client-python", required=True, help="interpreter that runs the driver")
+    parser.add_argument("--client-timeout", type=float, default=60.0, help="seconds before the driver is killed")
+    parser.add_argument("--server-log-level", default="warning")
+    parser.add_argument("driver", nargs=argparse.REMAINDER, help="-- DRIVER [ARGS...]; the base URL is appended")
+    args = parser.parse_args()
+    driver_args = args.driver[1:] if args.driver[:1] == ["--"] else args.driver
+    if not driver_args:
+        parser.error("no driver given")
+
+    report: dict[str, Any] = {"session": {}, "cpu": {}, "sigterm": None, "driver": None}
+    port = free_port(args.host)
+    url = f"http://{args.host}:{port}"
+    report["url"] = url
+    server_cmd = [
+        sys.executable, "-m", "openreactor", "serve", "--model", args.model,
+        "--host", args.host, "--port", str(port), "--ice-host", args.host,
+        "--width", str(args.width), "--height", str(args.height), "--fps", str(args.fps),
+        "--log-level", args.server_log_level,
+    ]  # fmt: skip
+    log_file = tempfile.NamedTemporaryFile(prefix="openreactor-server-", suffix=".log", delete=False)
+    server = subprocess.Popen(server_cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO)
+    report["server_pid"] = server.pid
+    sigterm_lock = threading.Lock()
+
+    def sigterm_server() -> None:
+        with sigterm_lock:
+            if report["sigterm"] is not None:
+                return
+            t0 = time.monotonic()
+            server.send_signal(signal.SIGTERM)
+            try:
+                rc: int | None = server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                rc = None
+            report["sigterm"] = {"exit_status": rc, "exit_seconds": round(time.monotonic() - t0, 3)}
+            if rc is None:
+                server.kill()
+                server.wait()
+
+    try:
+        deadline = time.monotonic() + 30
+        while http_status(f"{url}/health", timeout=1) != 200:
+            if server.poll() is not None or time.monotonic() > deadline:
+                report["error"] = f"server not healthy (exit status {server.poll()})"
+                return finish(report, server, log_file.name)
+            time.sleep(0.05)
+
+        driver = subprocess.Popen(
+            [args.client_python, *driver_args, url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        )  # fmt: skip
+        lines: queue.Queue[str | None] = queue.Queue()
+        stderr_chunks: list[str] = []
+
+        def pump_stdout() -> None:
+            assert driver.stdout is not None
+            for line in driver.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        def pump_stderr() -> None:
+            assert driver.stderr is not None
+            stderr_chunks.append(driver.stderr.read())
+
+        threading.Thread(target=pump_stdout, daemon=True).start()
+        err_thread = threading.Thread(target=pump_stderr, daemon=True)
+        err_thread.start()
+        deadline = time.monotonic() + args.client_timeout
+        other_stdout: list[str] = []
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                report["error"] = f"driver still running after {args.client_timeout} s; killed"
+                driver.kill()
+                break
+            if line is None:
+                break
+            line = line.rstrip("\n")
+            if line.startswith("@@ACTION "):
+                action, _, label = line[len("@@ACTION ") :].partition(" ")
+                if action == "sigterm":
+                    threading.Thread(target=sigterm_server, daemon=True).start()
+                elif action == "session":
+                    report["session"][label] = http_status(f"{url}/session")
+                elif action == "cpu":
+                    report["cpu"][label] = {"t": time.monotonic(), "cpu_s": process_cpu_seconds(server.pid)}
+                else:
+                    report.setdefault("unknown_actions", []).append(line)
+            elif line.startswith("@@RESULT "):
+                report["driver"] = json.loads(line[len("@@RESULT ") :])
+            else:
+                other_stdout.append(line)
+        report["driver_exit_status"] = driver.wait()
+        err_thread.join(5)
+        report["driver_stderr"] = tail("".join(stderr_chunks))
+        report["driver_stdout"] = tail("\n".join(other_stdout), 2000)
+    finally:
+        if report["sigterm"] is None:
+            sigterm_server()
+        else:
+            # A driver-requested SIGTERM runs in a thread; wait for its verdict.
+            deadline = time.monotonic() + 25
+            while server.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+    return finish(report, server, log_file.name)
+
+
+def finish(report: dict[str, Any], server: subprocess.Popen[bytes], log_path: str) -> int:
+    if server.poll() is None:
+        server.kill()
+        server.wait()
+    report["server_exit_status"] = server.returncode
+    report["server_log"] = tail(Path(log_path).read_text(errors="replace"))
+    os.unlink(log_path)
+    print("@@LAUNCH " + json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
