@@ -99,9 +99,8 @@ async def offer(request: Request) -> Response:
     return JSONResponse({"connection_id": cid}, status_code=202)
 
 
-async def get_answer(request: Request) -> Response:
-    host = _host(request)
-    cid = _cid(request)
+def _answer_response(host: InProcessSessionHost, cid: int) -> Response:
+    """202 while the answer is pending, else 200 with it (repeated until the next offer)."""
     try:
         answer = host.answer(cid)
     except Exception as exc:
@@ -111,9 +110,7 @@ async def get_answer(request: Request) -> Response:
     return JSONResponse({"sdp_answer": answer, "connection_id": cid})
 
 
-async def ice_candidates(request: Request) -> Response:
-    host = _host(request)
-    cid = _cid(request)
+async def _candidates_response(request: Request, host: InProcessSessionHost, cid: int) -> Response:
     body = await json_object(request, allow_empty=False)
     candidates = body.get("candidates", [])
     if not isinstance(candidates, list):
@@ -123,6 +120,14 @@ async def ice_candidates(request: Request) -> Response:
     except Exception as exc:
         raise _translate(exc) from exc
     return Response(status_code=202)
+
+
+async def get_answer(request: Request) -> Response:
+    return _answer_response(_host(request), _cid(request))
+
+
+async def ice_candidates(request: Request) -> Response:
+    return await _candidates_response(request, _host(request), _cid(request))
 
 
 # -- legacy flat routes (js-sdk 2.9.0): one implicit v0 connection per session -------------------
@@ -141,27 +146,11 @@ async def legacy_offer(request: Request) -> Response:
 async def legacy_answer(request: Request) -> Response:
     host = _host(request)
     raw = request.query_params.get("connection_id")
-    cid = int(raw) if raw and raw.isdigit() else LEGACY_CONNECTION_ID
-    try:
-        answer = host.answer(cid)
-    except Exception as exc:
-        raise _translate(exc) from exc
-    if answer is None:
-        return Response(status_code=202)
-    return JSONResponse({"sdp_answer": answer, "connection_id": cid})
+    return _answer_response(host, int(raw) if raw and raw.isdigit() else LEGACY_CONNECTION_ID)
 
 
 async def legacy_candidates(request: Request) -> Response:
-    host = _host(request)
-    body = await json_object(request, allow_empty=False)
-    candidates = body.get("candidates", [])
-    if not isinstance(candidates, list):
-        raise ApiError(400, "'candidates' must be a list")
-    try:
-        host.add_candidates(LEGACY_CONNECTION_ID, candidates)
-    except Exception as exc:
-        raise _translate(exc) from exc
-    return Response(status_code=202)
+    return await _candidates_response(request, _host(request), LEGACY_CONNECTION_ID)
 
 
 routes = [
