@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
@@ -54,6 +55,24 @@ class Message:
 
     type: str
     data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file a client uploaded, as a command handler receives it (in place of the FileRef).
+
+    The bytes are stored by the server in the session's upload folder and stay readable until
+    the session ends.
+    """
+
+    upload_id: str
+    name: str
+    mime_type: str
+    size: int
+    path: Path
+
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
 
 
 class CommandError(Exception):
@@ -112,6 +131,11 @@ class ModelContext(Protocol):
 
     def broadcast(self, message: Message) -> None:
         """Send a message to every connected client (thread-safe)."""
+        ...
+
+    def input_frame(self, track: str) -> Frame | None:
+        """The newest frame received on input track ``track`` (RGB (H, W, 3) uint8), or ``None``
+        while nobody publishes it. Newest wins: frames the model did not look at are skipped."""
         ...
 
 
