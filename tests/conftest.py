@@ -32,6 +32,28 @@ class ServerProcess:
     url: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    state_dir: Path
+
+    def create_key(self, name: str = "test") -> tuple[str, str]:
+        """``openreactor keys create`` against this server's state dir: (key id, plain key)."""
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "openreactor",
+                "keys",
+                "--state-dir",
+                str(self.state_dir),
+                "create",
+                "--name",
+                name,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        ).stdout.split()
+        return out[0], out[1]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -79,11 +101,12 @@ def run_server(
     for flag, value in (("--width", width), ("--height", height), ("--fps", fps), ("--ice-host", ice_host)):
         if value is not None:
             args += [flag, str(value)]
-    args += extra or []
+    state_dir = tmp_path / f"state-{port}"
+    args += ["--state-dir", str(state_dir), *(extra or [])]
     log_path = tmp_path / f"server-{port}.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    server = ServerProcess(f"http://{host}:{port}", process, log_path)
+    server = ServerProcess(f"http://{host}:{port}", process, log_path, state_dir)
     try:
         deadline = time.monotonic() + 30
         while True:

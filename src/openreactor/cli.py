@@ -8,11 +8,12 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from openreactor.models.builtin import BUILTIN_MODELS
 from openreactor.models.loader import ModelNotFoundError, load_model
 from openreactor.models.schema import openapi_document
-from openreactor.settings import Settings
+from openreactor.settings import Settings, default_state_dir
 
 DEFAULT_MODEL = "probe"
 _DEFAULTS = Settings()
@@ -59,9 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="drop a connection silent on both data channels for this long (default 20)",
     )
+    serve.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="API keys and the JWT secret (default $OPENREACTOR_STATE_DIR or ~/.local/share/openreactor)",
+    )
     serve.add_argument("--log-level", default="info")
 
     sub.add_parser("models", help="list the built-in models")
+
+    keys = sub.add_parser("keys", help="manage API keys for the cloud plane")
+    keys.add_argument("--state-dir", type=Path, default=None, metavar="DIR")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it (shown only once)")
+    create.add_argument("--name", default="")
+    keys_sub.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("key_id")
 
     schema = sub.add_parser("schema", help="print a model's schema (OpenAPI) as JSON")
     schema.add_argument("--model", default=DEFAULT_MODEL)
@@ -88,6 +105,7 @@ def serve(args: argparse.Namespace) -> int:
         keepalive_s=args.keepalive,
         liveness_timeout_s=args.liveness_timeout,
         liveness_check_s=min(_DEFAULTS.liveness_check_s, args.liveness_timeout / 4),
+        state_dir=args.state_dir or default_state_dir(),
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -110,6 +128,26 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def manage_keys(args: argparse.Namespace) -> int:
+    from openreactor.auth.access import CloudAuth
+
+    store = CloudAuth.open(args.state_dir or default_state_dir()).keys
+    if args.keys_command == "create":
+        record, plain = store.create(args.name)
+        print(f"{record.key_id} {plain}")
+        return 0
+    if args.keys_command == "list":
+        for r in store.list():
+            state = "revoked" if r.revoked_at else "active"
+            print(f"{r.key_id} {state:8s} {r.name}")
+        return 0
+    if store.revoke(args.key_id):
+        print(f"revoked {args.key_id}")
+        return 0
+    print(f"openreactor: no active key {args.key_id!r}", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
@@ -118,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, cls in sorted(BUILTIN_MODELS.items()):
             print(f"{name:10s} {cls.description}")
         return 0
+    if args.command == "keys":
+        return manage_keys(args)
     if args.command == "schema":
         try:
             model = load_model(args.model, {})

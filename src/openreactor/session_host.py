@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from openreactor import __version__
 from openreactor.models.api import Model
-from openreactor.sessions.session import Session, SessionState
+from openreactor.sessions.session import EndReason, Session, SessionState
 from openreactor.settings import Settings
 from openreactor.transport.peer import OfferError, Peer, TrackMapping
 from reactor_protocol.messages import WireVersion
@@ -73,6 +73,9 @@ class InProcessSessionHost:
         self.settings = settings
         self.session = Session(session_id, model, settings)
         self.peers: dict[int, Peer] = {}
+        self.owner: str | None = None
+        """The API key id that created the session on the cloud plane; ``None`` for local sessions."""
+        self._duration_limit: asyncio.TimerHandle | None = None
         # Runtime 3.10 mints random ids in 5000-9999, never reused within a session.
         self._ids = iter(random.sample(range(5000, 10000), 5000))
 
@@ -86,6 +89,11 @@ class InProcessSessionHost:
 
     def start(self) -> None:
         self.session.start()
+
+    def limit_duration(self, seconds: float) -> None:
+        """End the session ``seconds`` from now (reason ``max_duration``)."""
+        loop = asyncio.get_running_loop()
+        self._duration_limit = loop.call_later(seconds, self.session.end, EndReason.MAX_DURATION)
 
     def describe(self) -> dict[str, Any]:
         model = self.session.model
@@ -155,6 +163,8 @@ class InProcessSessionHost:
         self._peer(connection_id).add_candidates(candidates)
 
     async def stop(self, reason: str) -> None:
+        if self._duration_limit is not None:
+            self._duration_limit.cancel()
         await self.session.end(reason)
         await asyncio.gather(*(p.close(reason) for p in self.peers.values()), return_exceptions=True)
         self.peers.clear()

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reactor_protocol import limits
+
+
+def default_state_dir() -> Path:
+    """``$OPENREACTOR_STATE_DIR``, else ``$XDG_DATA_HOME/openreactor`` (``~/.local/share/openreactor``)."""
+    explicit = os.environ.get("OPENREACTOR_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "openreactor"
 
 
 @dataclass(slots=True)
@@ -33,6 +44,8 @@ class Settings:
     """How long a session with no connected client lives."""
     liveness_timeout_s: float = limits.LIVENESS_TIMEOUT_S
     liveness_check_s: float = limits.LIVENESS_CHECK_S
+    state_dir: Path = field(default_factory=lambda: default_state_dir())
+    """Where API keys (SQLite, hashed) and the JWT signing secret live (owner-only permissions)."""
     max_connections: int = 64
     """Peers per session (runtime 3.x allows 64)."""
 

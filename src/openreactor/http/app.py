@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
-from openreactor.http import routes_local, routes_signalling
+from openreactor.auth.access import CloudAuth
+from openreactor.http import routes_cloud, routes_local, routes_signalling
 from openreactor.http.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from openreactor.models.api import Model
 from openreactor.models.loader import load_model
@@ -32,6 +33,7 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
         registry = LocalRegistry(loaded, settings)
         app.state.registry = registry
         app.state.settings = settings
+        app.state.auth = CloudAuth.open(settings.state_dir)
         log.info("serving model %s", loaded.name)
         try:
             yield
@@ -39,7 +41,7 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
             await registry.shutdown(EndReason.SERVER_SHUTDOWN)
 
     return Starlette(
-        routes=[*routes_local.routes, *routes_signalling.routes],
+        routes=[*routes_local.routes, *routes_cloud.routes, *routes_signalling.routes],
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

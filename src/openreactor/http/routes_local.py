@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from openreactor.http.access import authorize_session
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, json_object
 from openreactor.models.schema import openapi_document
@@ -48,6 +49,7 @@ async def get_session(request: Request) -> Response:
     host = registry_of(request).running
     if host is None:
         raise ApiError(404, "No session running")
+    authorize_session(request, host)
     return JSONResponse(host.describe())
 
 
@@ -60,6 +62,7 @@ async def stop_session(request: Request) -> Response:
     host = registry_of(request).running
     if host is None:
         raise ApiError(409, "no session is running")
+    authorize_session(request, host)
     await host.stop(reason or EndReason.CLIENT_ENDED)
     return JSONResponse({"session_id": host.session_id, "state": "closed"})
 

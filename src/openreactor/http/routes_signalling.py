@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from openreactor.http.access import authorize_session
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, check_webrtc_version, json_object
 from openreactor.http.routes_local import registry_of
@@ -31,6 +32,7 @@ def _host(request: Request) -> InProcessSessionHost:
     host = registry_of(request).get(session_id)
     if host is None:
         raise ApiError(404, f"Unknown session {session_id}")
+    authorize_session(request, host)
     if host.closed:
         raise ApiError(404, f"session {session_id} has ended ({host.session.end_reason})")
     return host

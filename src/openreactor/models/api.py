@@ -26,9 +26,9 @@ Example::
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 import numpy as np

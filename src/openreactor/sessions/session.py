@@ -66,6 +66,7 @@ class EndReason(enum.StrEnum):
 
     CLIENT_ENDED = "client_ended"
     CLIENT_TIMEOUT = "client_timeout"
+    MAX_DURATION = "max_duration"
     MODEL_ERROR = "model_error"
     SERVER_SHUTDOWN = "server_shutdown"
 

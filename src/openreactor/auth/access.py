@@ -1,0 +1,36 @@
+"""Checking the bearer token of a cloud-plane request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from openreactor.auth.keys import KeyStore
+from openreactor.auth.tokens import TokenError, TokenIssuer, TokenScope, load_or_create_secret
+
+
+@dataclass(slots=True)
+class CloudAuth:
+    keys: KeyStore
+    tokens: TokenIssuer
+
+    @classmethod
+    def open(cls, state_dir: Path) -> CloudAuth:
+        """Key store and signing secret under ``state_dir`` (created owner-only on first run)."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.chmod(0o700)
+        return cls(
+            KeyStore(state_dir / "keys.sqlite3"), TokenIssuer(load_or_create_secret(state_dir / "jwt.secret"))
+        )
+
+    def scope_of(self, authorization: str | None) -> TokenScope:
+        """The scope of ``Authorization: Bearer <jwt>``; raises :class:`TokenError` (401)."""
+        if not authorization:
+            raise TokenError(401, "missing Authorization: Bearer <token>")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise TokenError(401, "the Authorization header must be 'Bearer <token>'")
+        scope = self.tokens.verify(token.strip())
+        if not self.keys.is_active(scope.key_id):
+            raise TokenError(401, "the API key behind this token was revoked")
+        return scope

@@ -1,0 +1,97 @@
+"""Cloud control plane on the embedded server (PROTOCOL.md §2.2-2.4): tokens and sessions.
+
+Sessions created here belong to the API key behind the token; their signalling and upload routes
+then require a bearer token that may act on them (see ``authorize_session``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from openreactor.http.access import auth_of, bearer_scope
+from openreactor.http.errors import ApiError
+from openreactor.http.request_parsing import check_api_version, json_object
+from openreactor.http.routes_local import registry_of
+from openreactor.registry import SessionBusyError
+from openreactor.session_host import InProcessSessionHost
+from openreactor.sessions.session import EndReason
+
+RETRY_AFTER_BUSY_S = 5
+
+
+def cloud_descriptor(host: InProcessSessionHost) -> dict[str, Any]:
+    descriptor = host.describe()
+    descriptor["state"] = descriptor["state"].upper()
+    return descriptor
+
+
+async def tokens(request: Request) -> Response:
+    key = request.headers.get("reactor-api-key") or request.headers.get("x-api-key")
+    if not key:
+        raise ApiError(401, "missing Reactor-API-Key header")
+    key_id = auth_of(request).keys.verify(key)
+    if key_id is None:
+        raise ApiError(401, "unknown or revoked API key")
+    body = await json_object(request, allow_null=True) if request.method == "POST" else {}
+    token, expires_at = auth_of(request).tokens.mint(key_id, body)
+    return JSONResponse({"jwt": token, "expires_at": expires_at})
+
+
+async def create_session(request: Request) -> Response:
+    check_api_version(request)
+    scope = bearer_scope(request)
+    body = await json_object(request, allow_empty=False)
+    model = body.get("model")
+    name = model.get("name") if isinstance(model, dict) else None
+    if not isinstance(name, str) or not name:
+        raise ApiError(400, "the body needs model.name")
+    if not scope.allows_model(name):
+        raise ApiError(403, f"this token may not create sessions for model {name!r}")
+    registry = registry_of(request)
+    if name != registry.model.name:
+        raise ApiError(404, f"unknown model {name!r}; this server hosts {registry.model.name!r}")
+    generation = (body.get("extra_configs") or {}).get("generation", "streamed")
+    if generation != "streamed":
+        raise ApiError(400, f"generation {generation!r} is not supported by this server (only 'streamed')")
+    try:
+        host = registry.start_session()
+    except SessionBusyError as exc:
+        raise ApiError(429, f"no capacity: {exc}", {"Retry-After": str(RETRY_AFTER_BUSY_S)}) from exc
+    host.owner = scope.key_id
+    if scope.max_session_duration_s is not None:
+        host.limit_duration(scope.max_session_duration_s)
+    return JSONResponse(cloud_descriptor(host), status_code=201)
+
+
+def _owned_host(request: Request) -> InProcessSessionHost:
+    check_api_version(request)
+    scope = bearer_scope(request)
+    session_id = request.path_params["session_id"]
+    host = registry_of(request).get(session_id)
+    if host is None or host.owner is None:
+        raise ApiError(404, f"Unknown session {session_id}")
+    if not scope.allows_session(session_id, host.owner):
+        raise ApiError(403, f"this token may not act on session {session_id}")
+    return host
+
+
+async def get_session(request: Request) -> Response:
+    return JSONResponse(cloud_descriptor(_owned_host(request)))
+
+
+async def delete_session(request: Request) -> Response:
+    host = _owned_host(request)
+    await host.stop(EndReason.CLIENT_ENDED)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/tokens", tokens, methods=["POST", "GET"]),
+    Route("/sessions", create_session, methods=["POST"]),
+    Route("/sessions/{session_id}", get_session, methods=["GET"]),
+    Route("/sessions/{session_id}", delete_session, methods=["DELETE"]),
+]
