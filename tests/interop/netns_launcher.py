@@ -14,8 +14,11 @@ launcher through its stdout:
   exit are reported under ``sigterm``;
 * ``@@ACTION session <label>``: ``GET /session`` now; the status code is reported under
   ``session[label]``;
+* ``@@ACTION stop_session <label>``: ``POST /stop_session`` now; the status code is reported
+  under ``session[label]``;
 * ``@@ACTION cpu <label>``: read the server's CPU time (user + system seconds, from
-  ``/proc/<pid>/stat``) now; reported under ``cpu[label]`` together with a monotonic timestamp;
+  ``/proc/<pid>/stat``) and the bytes through ``lo`` (``/proc/net/dev``; inside the namespace
+  that is all client-server traffic) now; reported under ``cpu[label]`` with a monotonic time;
 * ``@@RESULT <json>``: the driver's own result, reported under ``driver``.
 
 Once the driver exits the server is SIGTERMed (unless a driver already asked for it) and the
@@ -51,9 +54,15 @@ def free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
-def http_status(url: str, timeout: float = 2.0) -> int:
+def http_status(url: str, timeout: float = 2.0, method: str = "GET") -> int:
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=b"{}" if method == "POST" else None,
+        headers={"Content-Type": "application/json"},
+    )
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)
@@ -71,21 +80,39 @@ def process_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def loopback_bytes() -> int | None:
+    """Bytes through ``lo`` in this network namespace (all local traffic, 127.0.0.2 included)."""
+    try:
+        for line in Path("/proc/net/dev").read_text().splitlines():
+            name, _, counters = line.partition(":")
+            if name.strip() == "lo":
+                return int(counters.split()[0])
+    except OSError:
+        pass
+    return None
+
+
 def tail(text: str, chars: int = 4000) -> str:
     return text[-chars:]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--host", default="127.0.0.2")
     parser.add_argument("--model", default="probe")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--client-python", required=True, help="interpreter that runs the driver")
-    parser.add_argument("--client-timeout", type=float, default=60.0, help="seconds before the driver is killed")
+    parser.add_argument(
+        "--client-timeout", type=float, default=60.0, help="seconds before the driver is killed"
+    )
     parser.add_argument("--server-log-level", default="warning")
-    parser.add_argument("driver", nargs=argparse.REMAINDER, help="-- DRIVER [ARGS...]; the base URL is appended")
+    parser.add_argument(
+        "driver", nargs=argparse.REMAINDER, help="-- DRIVER [ARGS...]; the base URL is appended"
+    )
     args = parser.parse_args()
     driver_args = args.driver[1:] if args.driver[:1] == ["--"] else args.driver
     if not driver_args:
@@ -167,8 +194,14 @@ def main() -> int:
                     threading.Thread(target=sigterm_server, daemon=True).start()
                 elif action == "session":
                     report["session"][label] = http_status(f"{url}/session")
+                elif action == "stop_session":
+                    report["session"][label] = http_status(f"{url}/stop_session", method="POST")
                 elif action == "cpu":
-                    report["cpu"][label] = {"t": time.monotonic(), "cpu_s": process_cpu_seconds(server.pid)}
+                    report["cpu"][label] = {
+                        "t": time.monotonic(),
+                        "cpu_s": process_cpu_seconds(server.pid),
+                        "lo_bytes": loopback_bytes(),
+                    }
                 else:
                     report.setdefault("unknown_actions", []).append(line)
             elif line.startswith("@@RESULT "):

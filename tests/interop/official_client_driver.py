@@ -31,7 +31,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-PROBE_PATH = Path(__file__).resolve().parents[2] / "src" / "openreactor" / "models" / "builtin" / "probe_pattern.py"
+PROBE_PATH = (
+    Path(__file__).resolve().parents[2] / "src" / "openreactor" / "models" / "builtin" / "probe_pattern.py"
+)
 _spec = importlib.util.spec_from_file_location("_probe_pattern", PROBE_PATH)
 assert _spec is not None and _spec.loader is not None
 probe = importlib.util.module_from_spec(_spec)
@@ -75,7 +77,9 @@ class Recorder:
         self.loop.call_soon_threadsafe(self._wake)
 
     def on_error(self, error: Any) -> None:
-        self.errors.append({"type": type(error).__name__, "code": getattr(error, "code", None), "message": str(error)})
+        self.errors.append(
+            {"type": type(error).__name__, "code": getattr(error, "code", None), "message": str(error)}
+        )
 
     def _wake(self) -> None:
         for predicate, fut in list(self._waiters):
@@ -91,7 +95,7 @@ class Recorder:
         try:
             await asyncio.wait_for(fut, timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
     def decoded_since(self, index: int) -> list[tuple[float, int, int]]:
@@ -122,12 +126,27 @@ async def command_outcome(reactor: Any, name: str, data: Any) -> dict[str, Any]:
     try:
         reply = await asyncio.wait_for(reactor.send_command(name, data), 15)
     except ReactorError as exc:
-        return {"raised": type(exc).__name__, "is_reactor_error": True, "code": exc.code, "message": str(exc),
-                "seconds": round(time.monotonic() - t0, 3)}
+        return {
+            "raised": type(exc).__name__,
+            "is_reactor_error": True,
+            "code": exc.code,
+            "message": str(exc),
+            "seconds": round(time.monotonic() - t0, 3),
+        }
     except Exception as exc:  # noqa: BLE001 - reported, the test decides
-        return {"raised": type(exc).__name__, "is_reactor_error": False, "code": getattr(exc, "code", None),
-                "message": str(exc), "seconds": round(time.monotonic() - t0, 3)}
-    return {"raised": None, "returned": reply, "returned_none": reply is None, "seconds": round(time.monotonic() - t0, 3)}
+        return {
+            "raised": type(exc).__name__,
+            "is_reactor_error": False,
+            "code": getattr(exc, "code", None),
+            "message": str(exc),
+            "seconds": round(time.monotonic() - t0, 3),
+        }
+    return {
+        "raised": None,
+        "returned": reply,
+        "returned_none": reply is None,
+        "seconds": round(time.monotonic() - t0, 3),
+    }
 
 
 async def connect(url: str, rec: Recorder, result: dict[str, Any]) -> Any:
@@ -138,8 +157,11 @@ async def connect(url: str, rec: Recorder, result: dict[str, Any]) -> Any:
     reactor.on_message(rec.messages.append)
     t0 = time.monotonic()
     await asyncio.wait_for(reactor.connect(), 30)
-    result["connect"] = {"ok": True, "seconds": round(time.monotonic() - t0, 3),
-                         "status": getattr(reactor.get_status(), "value", None)}
+    result["connect"] = {
+        "ok": True,
+        "seconds": round(time.monotonic() - t0, 3),
+        "status": getattr(reactor.get_status(), "value", None),
+    }
     return reactor
 
 
@@ -150,9 +172,14 @@ async def scenario_session(url: str, rec: Recorder, result: dict[str, Any]) -> N
     t0 = time.monotonic()
     got = await rec.wait_for(lambda: len(rec.decoded_since(0)) >= MIN_FRAMES, 15)
     frames = rec.decoded_since(0)
-    result["stream"] = {"reached_min": got, "seconds": round(time.monotonic() - t0, 3),
-                        "received_callbacks": rec.count(), "shape": rec.shape, **counter_report(frames),
-                        "values": sorted({v for _, _, v in frames})}
+    result["stream"] = {
+        "reached_min": got,
+        "seconds": round(time.monotonic() - t0, 3),
+        "received_callbacks": rec.count(),
+        "shape": rec.shape,
+        **counter_report(frames),
+        "values": sorted({v for _, _, v in frames}),
+    }
 
     # 2. set_value: acknowledged with None, then the value shows in the following frames.
     mark = rec.count()
@@ -163,7 +190,9 @@ async def scenario_session(url: str, rec: Recorder, result: dict[str, Any]) -> N
     first = next((i for i, (_, _, v) in enumerate(after) if v == SET_VALUE), None)
     later = after[first:] if first is not None else []
     result["set_value"] = {
-        **outcome, "value": SET_VALUE, "value_seen": seen,
+        **outcome,
+        "value": SET_VALUE,
+        "value_seen": seen,
         "frames_after_ack_to_value": None if first is None else round(after[first][0] - ack_at, 3),
         "frames_after_first_with_other_value": sum(1 for _, _, v in later if v != SET_VALUE),
     }
@@ -179,16 +208,21 @@ async def scenario_session(url: str, rec: Recorder, result: dict[str, Any]) -> N
     mark = rec.count()
     await rec.wait_for(lambda: len(rec.decoded_since(mark)) >= 15, 5)
     after = rec.decoded_since(mark)
-    result["after_errors"] = {**counter_report(after), "values": sorted({v for _, _, v in after}),
-                              "counter_before": frames[-1][1] if frames else None}
+    result["after_errors"] = {
+        **counter_report(after),
+        "values": sorted({v for _, _, v in after}),
+        "counter_before": frames[-1][1] if frames else None,
+    }
     all_frames = rec.decoded_since(0)
     result["all_frames"] = counter_report(all_frames)
 
     # 5. disconnect() ends the session: the launcher checks GET /session right after.
     t0 = time.monotonic()
     await asyncio.wait_for(reactor.disconnect(), 15)
-    result["disconnect"] = {"seconds": round(time.monotonic() - t0, 3),
-                            "status": getattr(reactor.get_status(), "value", None)}
+    result["disconnect"] = {
+        "seconds": round(time.monotonic() - t0, 3),
+        "status": getattr(reactor.get_status(), "value", None),
+    }
     action("session after_disconnect")
     # Frames must stop: count callbacks over the next 0.5 s.
     mark = rec.count()
@@ -202,8 +236,9 @@ async def scenario_sigterm(url: str, rec: Recorder, result: dict[str, Any]) -> N
     result["stream"] = {"reached_min": got, **counter_report(rec.decoded_since(0))}
     t0 = time.monotonic()
     action("sigterm")
-    gone = await rec.wait_for(lambda: bool(rec.statuses) and rec.statuses[-1][1] == ReactorStatus.DISCONNECTED.value,
-                              15)
+    gone = await rec.wait_for(
+        lambda: bool(rec.statuses) and rec.statuses[-1][1] == ReactorStatus.DISCONNECTED.value, 15
+    )
     result["after_sigterm"] = {
         "disconnected": gone,
         "seconds": round(time.monotonic() - t0, 3),
