@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--video-bitrate-min", type=int, default=_DEFAULTS.video_bitrate_min, metavar="BPS")
     serve.add_argument("--video-bitrate-max", type=int, default=_DEFAULTS.video_bitrate_max, metavar="BPS")
+    serve.add_argument("--video-encoder-threads", type=int, default=_DEFAULTS.video_encoder_threads, metavar="N")
     serve.add_argument("--keyframe-interval", type=float, default=_DEFAULTS.keyframe_interval_s, metavar="S")
     serve.add_argument(
         "--keepalive",
@@ -102,6 +103,7 @@ def serve(args: argparse.Namespace) -> int:
         video_bitrate_min=args.video_bitrate_min,
         video_bitrate_max=args.video_bitrate_max,
         keyframe_interval_s=args.keyframe_interval,
+        video_encoder_threads=args.video_encoder_threads,
         keepalive_s=args.keepalive,
         liveness_timeout_s=args.liveness_timeout,
         liveness_check_s=min(_DEFAULTS.liveness_check_s, args.liveness_timeout / 4),
