@@ -10,3 +10,4 @@ PY=${PYTHON:-python3}
 [ -x .interop-venv/bin/python ] || "$PY" -m venv .interop-venv
 .interop-venv/bin/pip install -q --upgrade pip
 .interop-venv/bin/pip install -q 'reactor-sdk==1.13.0' numpy
+bash scripts/runtime_venv.sh
