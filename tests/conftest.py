@@ -72,6 +72,16 @@ class ServerProcess:
             ) from None
 
 
+TEST_MODELS = REPO / "tests" / "models"
+"""On the server's import path, so ``--model crashy_models:CrashOnCommand`` style paths load."""
+
+
+def server_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(TEST_MODELS), env.get("PYTHONPATH")) if p)
+    return env
+
+
 @contextlib.contextmanager
 def run_server(
     tmp_path: Path,
@@ -105,7 +115,7 @@ def run_server(
     args += ["--state-dir", str(state_dir), *(extra or [])]
     log_path = tmp_path / f"server-{port}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=server_env())
     server = ServerProcess(f"http://{host}:{port}", process, log_path, state_dir)
     try:
         deadline = time.monotonic() + 30

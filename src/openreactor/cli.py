@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--video-bitrate-min", type=int, default=_DEFAULTS.video_bitrate_min, metavar="BPS")
     serve.add_argument("--video-bitrate-max", type=int, default=_DEFAULTS.video_bitrate_max, metavar="BPS")
-    serve.add_argument("--video-encoder-threads", type=int, default=_DEFAULTS.video_encoder_threads, metavar="N")
+    serve.add_argument(
+        "--video-encoder-threads", type=int, default=_DEFAULTS.video_encoder_threads, metavar="N"
+    )
     serve.add_argument("--keyframe-interval", type=float, default=_DEFAULTS.keyframe_interval_s, metavar="S")
     serve.add_argument(
         "--keepalive",
@@ -67,6 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="API keys and the JWT secret (default $OPENREACTOR_STATE_DIR or ~/.local/share/openreactor)",
+    )
+    serve.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=_DEFAULTS.max_upload_bytes / 2**20,
+        metavar="MB",
+        help="largest upload accepted, in MiB (default 100)",
+    )
+    serve.add_argument(
+        "--negotiation-timeout",
+        type=float,
+        default=_DEFAULTS.negotiation_timeout_s,
+        metavar="S",
+        help="drop a connection whose offer does not connect within this time (default 30)",
+    )
+    serve.add_argument(
+        "--debug-endpoints", action="store_true", help="serve GET /debug/resources (resource counts)"
     )
     serve.add_argument("--log-level", default="info")
 
@@ -108,6 +127,9 @@ def serve(args: argparse.Namespace) -> int:
         liveness_timeout_s=args.liveness_timeout,
         liveness_check_s=min(_DEFAULTS.liveness_check_s, args.liveness_timeout / 4),
         state_dir=args.state_dir or default_state_dir(),
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        negotiation_timeout_s=args.negotiation_timeout,
+        debug_endpoints=args.debug_endpoints,
     )
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

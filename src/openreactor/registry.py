@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 from openreactor.models.api import Model
 from openreactor.session_host import InProcessSessionHost
@@ -28,6 +32,9 @@ class LocalRegistry:
         self.current: InProcessSessionHost | None = None
         self.ended: dict[str, InProcessSessionHost] = {}
         self.shutting_down = False
+        self._owns_uploads_root = settings.upload_dir is None
+        self.uploads_root = settings.upload_dir or Path(tempfile.mkdtemp(prefix="openreactor-uploads-"))
+        """Each session stores its uploads in ``<root>/<session id>``, removed when it ends."""
 
     @property
     def running(self) -> InProcessSessionHost | None:
@@ -50,7 +57,10 @@ class LocalRegistry:
         running = self.running
         if running is not None:
             raise SessionBusyError(f"cannot start session while {running.session.state.value}")
-        host = InProcessSessionHost(str(uuid.uuid4()), self.model, self.settings)
+        session_id = str(uuid.uuid4())
+        host = InProcessSessionHost(
+            session_id, self.model, self.settings, uploads_dir=self.uploads_root / session_id
+        )
         host.start()
         self.current = host
         return host
@@ -61,9 +71,22 @@ class LocalRegistry:
             return running
         return self.ended.get(session_id)
 
+    def host_of_upload(self, upload_id: str) -> InProcessSessionHost | None:
+        """The running session that issued ``upload_id`` (ended sessions keep no uploads)."""
+        host = self.running
+        if host is not None and host.has_upload(upload_id):
+            return host
+        return None
+
+    def upload_file_count(self) -> int:
+        """Files under the uploads root, whichever session they belong to (for leak checks)."""
+        return sum(len(files) for _, _, files in os.walk(self.uploads_root))
+
     async def shutdown(self, reason: str) -> None:
         """End the running session (clients get ``session_ended``), then wait for it to close."""
         self.shutting_down = True
         host = self.running
         if host is not None:
             await host.stop(reason)
+        if self._owns_uploads_root:
+            shutil.rmtree(self.uploads_root, ignore_errors=True)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Protocol
 
 from openreactor import __version__
 from openreactor.models.api import Model
-from openreactor.sessions.session import EndReason, Session, SessionState
+from openreactor.sessions.session import EndReason, Session
+from openreactor.sessions.uploads import UnknownUploadError, UploadSlot
 from openreactor.settings import Settings
 from openreactor.transport.peer import OfferError, Peer, TrackMapping
 from reactor_protocol.messages import WireVersion
@@ -61,6 +64,14 @@ class SessionHost(Protocol):
 
     def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None: ...
 
+    def create_upload(self, name: str, size: int, mime_type: str) -> UploadSlot: ...
+
+    def has_upload(self, upload_id: str) -> bool: ...
+
+    async def receive_upload(
+        self, upload_id: str, chunks: AsyncIterator[bytes], declared_length: int | None
+    ) -> UploadSlot: ...
+
     async def stop(self, reason: str) -> None: ...
 
     async def wait_closed(self) -> None: ...
@@ -69,9 +80,11 @@ class SessionHost(Protocol):
 class InProcessSessionHost:
     """A session hosted in this process: the ``Session`` plus one ``Peer`` per connection id."""
 
-    def __init__(self, session_id: str, model: Model, settings: Settings) -> None:
+    def __init__(
+        self, session_id: str, model: Model, settings: Settings, *, uploads_dir: Path | None = None
+    ) -> None:
         self.settings = settings
-        self.session = Session(session_id, model, settings)
+        self.session = Session(session_id, model, settings, uploads_dir=uploads_dir)
         self.peers: dict[int, Peer] = {}
         self.owner: str | None = None
         """The API key id that created the session on the cloud plane; ``None`` for local sessions."""
@@ -120,7 +133,7 @@ class InProcessSessionHost:
         }
 
     def _check_open(self) -> None:
-        if self.session.is_closed or self.session.state is SessionState.CLOSED:
+        if self.session.is_ending or self.session.is_closed:
             raise SessionClosedError(f"session {self.session.id} has ended ({self.session.end_reason})")
 
     def create_connection(self) -> tuple[int, dict[str, Any]]:
@@ -161,6 +174,24 @@ class InProcessSessionHost:
     def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None:
         self._check_open()
         self._peer(connection_id).add_candidates(candidates)
+
+    # -- uploads (PROTOCOL.md §7) -------------------------------------------------------------------
+
+    def create_upload(self, name: str, size: int, mime_type: str) -> UploadSlot:
+        """Issue an upload slot; raises ``UploadTooLargeError`` when ``size`` is over the limit."""
+        self._check_open()
+        return self.session.uploads.issue(name, size, mime_type)
+
+    def has_upload(self, upload_id: str) -> bool:
+        return not self.closed and self.session.uploads.get(upload_id) is not None
+
+    async def receive_upload(
+        self, upload_id: str, chunks: AsyncIterator[bytes], declared_length: int | None
+    ) -> UploadSlot:
+        """Store the bytes of an upload; raises the ``UploadError`` subclasses of ``sessions.uploads``."""
+        if self.closed:
+            raise UnknownUploadError(f"no upload {upload_id}: the session has ended")
+        return await self.session.uploads.receive(upload_id, chunks, declared_length)
 
     async def stop(self, reason: str) -> None:
         if self._duration_limit is not None:

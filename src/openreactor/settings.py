@@ -38,6 +38,8 @@ class Settings:
     video_bitrate_min: int = 1_000_000
     """Encoder bitrate range in bit/s; the encoder starts at the maximum."""
     video_bitrate_max: int = 8_000_000
+    video_encoder_threads: int = 1
+    """libvpx threads per output track (more helps only with cores to spare)."""
     keyframe_interval_s: float = 3.0
     """Seconds between periodic keyframes (one is also forced on every resume and negotiation)."""
     keepalive_s: float = limits.KEEPALIVE_WINDOW_S
@@ -48,6 +50,18 @@ class Settings:
     """Where API keys (SQLite, hashed) and the JWT signing secret live (owner-only permissions)."""
     max_connections: int = 64
     """Peers per session (runtime 3.x allows 64)."""
+    negotiation_timeout_s: float = 30.0
+    """A new offer must reach "connected" within this time, else its half-open peer is reaped."""
+    max_upload_bytes: int = 100 * 1024 * 1024
+    """Largest upload accepted (declared size and PUT body); 413 beyond it."""
+    upload_slot_ttl_s: float = 15 * 60.0
+    """An upload slot whose bytes never arrived is forgotten after this long (PROTOCOL.md §7)."""
+    upload_resolve_timeout_s: float = limits.UPLOAD_RESOLVE_TIMEOUT_S
+    """How long a command waits for an upload it references before ``unresolved_upload``."""
+    upload_dir: Path | None = None
+    """Parent of the per-session upload folders; ``None`` = a fresh temporary folder per server."""
+    debug_endpoints: bool = False
+    """Serve ``GET /debug/resources`` (resource counts for leak tests)."""
 
     def model_options(self) -> dict[str, Any]:
         """The options the CLI passes to the model's constructor (only those that were set)."""

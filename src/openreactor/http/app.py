@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from openreactor.auth.access import CloudAuth
-from openreactor.http import routes_cloud, routes_local, routes_signalling
+from openreactor.http import routes_cloud, routes_debug, routes_local, routes_signalling, routes_uploads
 from openreactor.http.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from openreactor.models.api import Model
 from openreactor.models.loader import load_model
@@ -41,7 +41,13 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
             await registry.shutdown(EndReason.SERVER_SHUTDOWN)
 
     return Starlette(
-        routes=[*routes_local.routes, *routes_cloud.routes, *routes_signalling.routes],
+        routes=[
+            *routes_local.routes,
+            *routes_cloud.routes,
+            *routes_signalling.routes,
+            *routes_uploads.routes,
+            *(routes_debug.routes if settings.debug_endpoints else []),
+        ],
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

@@ -25,9 +25,15 @@ log = logging.getLogger(__name__)
 class _Context:
     """The :class:`~openreactor.models.api.ModelContext` a runner hands to its model."""
 
-    def __init__(self, session_id: str, broadcast: Callable[[Message], None]) -> None:
+    def __init__(
+        self,
+        session_id: str,
+        broadcast: Callable[[Message], None],
+        input_frame: Callable[[str], Frame | None],
+    ) -> None:
         self._session_id = session_id
         self._broadcast = broadcast
+        self._input_frame = input_frame
         self.frame_index = 0
 
     @property
@@ -36,6 +42,9 @@ class _Context:
 
     def broadcast(self, message: Message) -> None:
         self._broadcast(message)
+
+    def input_frame(self, track: str) -> Frame | None:
+        return self._input_frame(track)
 
 
 @dataclass(slots=True)
@@ -56,13 +65,14 @@ class ModelRunner:
         session_id: str,
         on_message: Callable[[Message], None],
         on_crash: Callable[[BaseException], None],
+        input_frame: Callable[[str], Frame | None] = lambda track: None,
     ) -> None:
         self.model = model
         self.slot = slot
         self._on_message = on_message
         self._on_crash = on_crash
         self._loop = asyncio.get_running_loop()
-        self._ctx = _Context(session_id, self._broadcast_threadsafe)
+        self._ctx = _Context(session_id, self._broadcast_threadsafe, input_frame)
         self._validator = CommandValidator(model.command_specs())
         self._pending: list[_PendingCommand] = []
         self._in_flight: list[_PendingCommand] = []
@@ -84,11 +94,19 @@ class ModelRunner:
         schema; the future fails with the model's own code, or ``internal_error`` when the
         handler raised something else.
         """
+        return self.submit(name, self.validate(name, data))
+
+    def validate(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the handler will get them (integers restored); raises ``invalid_command``."""
         specs = self.model.command_specs()
         if name in specs:
-            data = self._validator.validate(name, data)
-        elif not self.model.accepts_any_command():
+            return self._validator.validate(name, data)
+        if not self.model.accepts_any_command():
             raise CommandError("invalid_command", f"unknown command {name!r}; known: {sorted(specs)}")
+        return data
+
+    def submit(self, name: str, data: dict[str, Any]) -> asyncio.Future[Message | None]:
+        """Queue already validated arguments (see :meth:`validate`) for the next tick."""
         future: asyncio.Future[Message | None] = self._loop.create_future()
         self._pending.append(_PendingCommand(name, data, future))
         return future

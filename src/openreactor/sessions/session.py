@@ -10,6 +10,10 @@ States (local descriptors spell them in lower case, the cloud plane in upper cas
 While no client is attached (WAITING or SUSPENDED) the keep-alive timer runs; when it fires the
 session ends with reason ``client_timeout``. A watchdog drops connections that have sent nothing
 for ``liveness_timeout_s``.
+
+The session also owns its uploads (``sessions.uploads``: resolved into ``UploadedFile`` objects
+before a command reaches the model) and the newest frame of each input track, kept only from the
+connection that holds that input's publisher slot.
 """
 
 from __future__ import annotations
@@ -17,15 +21,23 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from openreactor.models.api import CommandError, Message, Model
+from openreactor.models.api import CommandError, Frame, Message, Model, UploadedFile
 from openreactor.models.frame_slot import FrameSlot
 from openreactor.models.runner import ModelRunner
 from openreactor.models.schema import openapi_document
 from openreactor.sessions.client_link import ClientLink
+from openreactor.sessions.uploads import (
+    UnresolvedUploadError,
+    UploadStore,
+    find_references,
+    replace_references,
+)
 from openreactor.settings import Settings
 from reactor_protocol.errors import ErrorCode
 from reactor_protocol.messages import (
@@ -52,6 +64,12 @@ from reactor_protocol.messages import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class InputFrame(Protocol):
+    """A received video frame as the transport stores it (an ``av.VideoFrame``)."""
+
+    def to_ndarray(self, *, format: str) -> Any: ...
 
 
 class SessionState(enum.StrEnum):
@@ -81,6 +99,7 @@ class Session:
         settings: Settings,
         *,
         on_closed: Callable[[Session], None] | None = None,
+        uploads_dir: Path | None = None,
     ) -> None:
         self.id = session_id
         self.model = model
@@ -92,12 +111,28 @@ class Session:
         self.links: dict[int, ClientLink] = {}
         self.publishers: dict[str, int] = {}
         """Input track name -> connection id holding its publisher slot."""
+        self.inputs: dict[str, InputFrame] = {}
+        """Input track name -> newest frame from its publisher (absent while nobody publishes)."""
+        self._input_rgb: dict[str, tuple[InputFrame, Frame]] = {}
+        """The model thread's cache of the last conversion, so asking twice converts once."""
         self.last_client_stats: dict[int, dict[str, Any]] = {}
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
-        self._runner = ModelRunner(
-            model, self.slot, session_id=session_id, on_message=self.broadcast_message, on_crash=self._crashed
+        self.uploads = UploadStore(
+            uploads_dir or Path(tempfile.gettempdir()) / f"openreactor-uploads-{session_id}",
+            max_bytes=settings.max_upload_bytes,
+            slot_ttl_s=settings.upload_slot_ttl_s,
         )
+        self._runner = ModelRunner(
+            model,
+            self.slot,
+            session_id=session_id,
+            on_message=self.broadcast_message,
+            on_crash=self._crashed,
+            input_frame=self.input_frame,
+        )
+        self._command_tail: dict[int, asyncio.Future[None]] = {}
+        """Per connection: resolves once its latest command reached the model's queue (R-C6)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._keepalive: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -118,6 +153,11 @@ class Session:
     @property
     def is_closed(self) -> bool:
         return self.state is SessionState.CLOSED
+
+    @property
+    def is_ending(self) -> bool:
+        """``end`` was called: the session takes no new connections, uploads or commands."""
+        return self._closing is not None
 
     def end(self, reason: str) -> asyncio.Task[None]:
         """End the session: tell every client why, close them, stop the model. Idempotent."""
@@ -147,6 +187,10 @@ class Session:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.inputs.clear()
+        self._input_rgb.clear()
+        self.publishers.clear()
+        await asyncio.to_thread(self.uploads.close)
         if self._watchdog is not None:
             await asyncio.gather(self._watchdog, return_exceptions=True)
         self._closed.set()
@@ -180,7 +224,7 @@ class Session:
         del self.links[link.connection_id]
         for track, holder in list(self.publishers.items()):
             if holder == link.connection_id:
-                del self.publishers[track]
+                self._release_input(track)
         if not self.links and not self.is_closed:
             self.state = SessionState.SUSPENDED
             self._arm_keepalive()
@@ -230,6 +274,15 @@ class Session:
             case Ping() | ClientStats() | FileUploaded() | ErrorMessage():
                 if isinstance(payload, ClientStats):
                     self.last_client_stats[link.connection_id] = payload.stats
+                elif isinstance(payload, FileUploaded):
+                    # Recorded; the model's "file uploaded" hook (R-F2) will hang off this.
+                    known = self.uploads.mark_notified(payload.upload_id)
+                    log.info(
+                        "client %s uploaded %s (%s)",
+                        link.connection_id,
+                        payload.upload_id,
+                        "known" if known else "unknown to this session",
+                    )
                 elif isinstance(payload, ErrorMessage):
                     log.info("client %s reported %s: %s", link.connection_id, payload.code, payload.message)
                 self._answer(link, envelope, None)
@@ -244,7 +297,7 @@ class Session:
                 self._handle_publish(link, envelope, name)
             case UnpublishTrack(name):
                 if self.publishers.get(name) == link.connection_id:
-                    del self.publishers[name]
+                    self._release_input(name)
                 self._answer(link, envelope, None)
             case RequestClip() | RequestRecording():
                 self._answer(link, envelope, ClipFailed("recorder disabled"))
@@ -290,17 +343,117 @@ class Session:
         self.publishers[name] = link.connection_id
         self._answer(link, envelope, PublishTrackResponse(name))
 
+    def _release_input(self, track: str) -> None:
+        """Free a publisher slot; the model sees ``None`` on that input from now on."""
+        self.publishers.pop(track, None)
+        self.inputs.pop(track, None)
+
+    # -- input media -----------------------------------------------------------------------------
+
+    def feed_input(
+        self, connection_id: int, track: str, frame: InputFrame, *, implicit_claim: bool = False
+    ) -> None:
+        """Newest frame of input ``track`` from a connection; kept only from the slot's holder.
+
+        ``implicit_claim``: a client that cannot publish explicitly (v0 JS 2.9.0 has no control
+        channel) takes a free slot with its first frame.
+        """
+        holder = self.publishers.get(track)
+        if holder is None and implicit_claim and not self.is_closed:
+            self.publishers[track] = holder = connection_id
+        if holder == connection_id:
+            self.inputs[track] = frame
+
+    def forget_inputs_of(self, connection_id: int) -> None:
+        """Drop the last frames of a connection whose transport went away (its claims stay)."""
+        for track, holder in self.publishers.items():
+            if holder == connection_id:
+                self.inputs.pop(track, None)
+
+    def input_frame(self, track: str) -> Frame | None:
+        """The model's ``ctx.input_frame``: converts the newest frame to RGB (on the model's thread)."""
+        frame = self.inputs.get(track)
+        if frame is None:
+            return None
+        cached = self._input_rgb.get(track)
+        if cached is not None and cached[0] is frame:
+            return cached[1]
+        rgb: Frame = frame.to_ndarray(format="rgb24")
+        self._input_rgb[track] = (frame, rgb)
+        return rgb
+
     def _handle_command(self, link: ClientLink, envelope: Envelope, command: Command) -> None:
-        if command.uploads:
-            self._refuse(
-                link, envelope, ErrorCode.UNRESOLVED_UPLOAD, "this server does not accept uploads yet"
-            )
-            return
+        """Validate (wire form), resolve uploads, then queue for the model, in arrival order.
+
+        Top-level FileRefs (``Command.uploads``) and inline ones anywhere in ``data`` are replaced
+        by :class:`UploadedFile` objects. A command whose files have not landed waits for them (up
+        to ``upload_resolve_timeout_s``), and later commands of the same connection wait behind it
+        (SDK-API.md R-C6); other connections are not held up.
+        """
+        data: dict[str, Any] = dict(command.data)
+        for arg, ref in command.uploads.items():
+            data[arg] = {
+                "upload_id": ref.upload_id,
+                "name": ref.name,
+                "mime_type": ref.mime_type,
+                "size": ref.size,
+            }
         try:
-            future = self._runner.enqueue(command.type, dict(command.data))
+            data = self._runner.validate(command.type, data)
+            upload_ids = find_references(data)
+            self.uploads.check_known(upload_ids)
         except CommandError as exc:
             self._refuse(link, envelope, exc.code, exc.message)
             return
+        except UnresolvedUploadError as exc:
+            self._refuse(link, envelope, ErrorCode.UNRESOLVED_UPLOAD, exc.message)
+            return
+        cid = link.connection_id
+        ahead = self._command_tail.get(cid)
+        if not upload_ids and ahead is None:
+            self._submit(link, envelope, command.type, data)
+            return
+        queued: asyncio.Future[None] = self._loop.create_future()
+        self._command_tail[cid] = queued
+        deadline = self._loop.time() + self.settings.upload_resolve_timeout_s
+        self._spawn(
+            self._submit_when_resolved(
+                link, envelope, command.type, data, upload_ids, deadline, ahead, queued
+            )
+        )
+
+    async def _submit_when_resolved(
+        self,
+        link: ClientLink,
+        envelope: Envelope,
+        name: str,
+        data: dict[str, Any],
+        upload_ids: list[str],
+        deadline: float,
+        ahead: asyncio.Future[None] | None,
+        queued: asyncio.Future[None],
+    ) -> None:
+        try:
+            if ahead is not None:
+                await asyncio.shield(ahead)
+            files: dict[str, UploadedFile] = {}
+            for upload_id in upload_ids:
+                files[upload_id] = await self.uploads.resolve(upload_id, deadline)
+        except UnresolvedUploadError as exc:
+            self._refuse(link, envelope, ErrorCode.UNRESOLVED_UPLOAD, exc.message)
+        else:
+            self._submit(link, envelope, name, replace_references(data, files))
+        finally:
+            if not queued.done():
+                queued.set_result(None)
+            if self._command_tail.get(link.connection_id) is queued:
+                del self._command_tail[link.connection_id]
+
+    def _submit(self, link: ClientLink, envelope: Envelope, name: str, data: dict[str, Any]) -> None:
+        if self.is_ending:
+            self._refuse(link, envelope, "session_ended", "the session ended")
+            return
+        future = self._runner.submit(name, data)
         self._spawn(self._reply_when_applied(link, envelope, future))
 
     async def _reply_when_applied(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -21,21 +22,29 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 from openreactor.sessions.session import Session
 from openreactor.settings import Settings
 from openreactor.transport.channel_pump import ChannelPump
 from openreactor.transport.video_encoder import EncoderSettings
+from openreactor.transport.video_in import drain_input_track
 from openreactor.transport.video_out import ModelVideoTrack
 from reactor_protocol.messages import Envelope, WireVersion
 from reactor_rtc import parse_candidate, ufrag_of_candidate, ufrag_of_sdp
 
 log = logging.getLogger(__name__)
 
-NEGOTIATION_TIMEOUT_S = 30.0
-"""A new offer must reach "connected" within this time, else the half-open peer is dropped."""
 MAX_BUFFERED_CANDIDATES = 256
+
+_PEER_CONNECTIONS: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
+"""Every RTCPeerConnection a Peer made (for resource accounting; closed ones fall out on GC)."""
+
+
+def open_peer_connections() -> int:
+    """RTCPeerConnections made by this process that are not closed yet."""
+    return sum(1 for pc in list(_PEER_CONNECTIONS) if pc.connectionState != "closed")
 
 
 class OfferError(ValueError):
@@ -101,6 +110,9 @@ class Peer:
         self.pc: RTCPeerConnection | None = None
         self.pump: ChannelPump | None = None
         self.tracks: dict[str, ModelVideoTrack] = {}
+        self.inputs: dict[str, str] = {}
+        """mid -> declared input track name, for the client's sendonly m-sections of this offer."""
+        self._readers: set[asyncio.Task[None]] = set()
         self.answer: str | None = None
         self.offer_ufrag: str | None = None
         self._early: list[tuple[str, str | None, int | None]] = []
@@ -197,11 +209,13 @@ class Peer:
             self.offer_ufrag = ufrag_of_sdp(sdp)
             self.negotiations += 1
             pc = RTCPeerConnection(_rtc_configuration(self.settings.ice_servers))
+            _PEER_CONNECTIONS.add(pc)
             pump = ChannelPump(self._on_envelope, wire=self._wire)
             self.pc, self.pump = pc, pump
             self._connected_at = self._loop.time()
             pc.on("datachannel", self._on_datachannel_for(pump))
             pc.on("connectionstatechange", lambda: self._on_state(pc))
+            pc.on("track", lambda track: self._on_track(pc, track))
             try:
                 self._prepare_transceivers(pc, parsed, mapping)
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -222,7 +236,7 @@ class Peer:
             self.answer = pc.localDescription.sdp
             self.session.attach(self)
             self._negotiation_timer = self._loop.call_later(
-                NEGOTIATION_TIMEOUT_S, self._negotiation_expired, pc
+                self.settings.negotiation_timeout_s, self._negotiation_expired, pc
             )
             return self.answer
 
@@ -231,12 +245,15 @@ class Peer:
     ) -> None:
         by_mid = {m.mid: m for m in mapping}
         outputs = {t.name: t for t in self.session.model.tracks if t.direction == "out"}
+        inputs = {t.name: t for t in self.session.model.tracks if t.direction == "in"}
+        self.inputs = {}
         # v1 clients resume outputs themselves; v0 (JS 2.9.0) never does, so its outputs flow at once.
         paused = self._wire != "v0"
         encoder = EncoderSettings(
             bitrate_min=self.settings.video_bitrate_min,
             bitrate_max=self.settings.video_bitrate_max,
             keyframe_interval_s=self.settings.keyframe_interval_s,
+            threads=self.settings.video_encoder_threads,
             fps=self.session.model.fps,
         )
         # Transceivers created before setRemoteDescription bind to the offer's m-sections in order,
@@ -257,6 +274,18 @@ class Peer:
                 track = ModelVideoTrack(entry.name, self.session.slot, encoder, paused=paused)
                 transceiver.sender.replaceTrack(track)
                 self.tracks[entry.name] = track
+            elif (
+                entry is not None
+                and entry.direction == "sendonly"
+                and entry.name in inputs
+                and inputs[entry.name].kind == media.kind
+            ):
+                # A declared input: receive it (the publisher slot decides whether it feeds the model).
+                pc.addTransceiver(media.kind, direction="recvonly")
+                self.inputs[str(media.rtp.muxId)] = entry.name
+            elif media.direction in ("sendonly", "sendrecv"):
+                # Media the model never asked for: refuse it rather than decode it for nobody.
+                pc.addTransceiver(media.kind, direction="inactive")
             else:
                 pc.addTransceiver(media.kind, direction="recvonly")
 
@@ -265,6 +294,27 @@ class Peer:
             pump.add_channel(channel)
 
         return adopt
+
+    def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
+        """A remote track of this offer: drain it, feeding the session if it is a declared input."""
+        if pc is not self.pc:
+            return
+        mid = next((t.mid for t in pc.getTransceivers() if t.receiver.track is track), None)
+        name = self.inputs.get(mid) if mid is not None else None
+        deliver = None
+        if name is not None and track.kind == "video":
+            cid, session, implicit = self._cid, self.session, self._wire == "v0"
+
+            def deliver(frame: Any) -> None:
+                session.feed_input(cid, name, frame, implicit_claim=implicit)
+
+        task = asyncio.ensure_future(self._read_input(track, deliver))
+        self._readers.add(task)
+        task.add_done_callback(self._readers.discard)
+
+    async def _read_input(self, track: MediaStreamTrack, deliver: Any) -> None:
+        count = await drain_input_track(track, deliver)
+        log.debug("connection %s: input track ended after %d frames", self._cid, count)
 
     def _on_envelope(self, envelope: Envelope) -> None:
         if not self.session.is_closed:
@@ -285,7 +335,9 @@ class Peer:
 
     def _negotiation_expired(self, pc: RTCPeerConnection) -> None:
         if pc is self.pc and pc.connectionState != "connected":
-            log.info("connection %s did not connect in %.0f s", self._cid, NEGOTIATION_TIMEOUT_S)
+            log.info(
+                "connection %s did not connect in %.0f s", self._cid, self.settings.negotiation_timeout_s
+            )
             self.session.detach(self)
             self._spawn(self._teardown_if_current(pc))
 
@@ -307,5 +359,10 @@ class Peer:
         for track in self.tracks.values():
             track.stop()
         self.tracks = {}
+        readers, self._readers = self._readers, set()
+        self.session.forget_inputs_of(self._cid)
+        for task in readers:
+            task.cancel()
         if pc is not None:
             await pc.close()
+        await asyncio.gather(*readers, return_exceptions=True)

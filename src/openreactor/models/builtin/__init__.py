@@ -5,8 +5,10 @@ from __future__ import annotations
 from openreactor.models.api import Model
 from openreactor.models.builtin.echo import EchoModel
 from openreactor.models.builtin.probe import ProbeModel
+from openreactor.models.builtin.webcam import WebcamModel
 
 BUILTIN_MODELS: dict[str, type[Model]] = {
     EchoModel.name: EchoModel,
     ProbeModel.name: ProbeModel,
+    WebcamModel.name: WebcamModel,
 }

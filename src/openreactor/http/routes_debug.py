@@ -1,0 +1,43 @@
+"""``GET /debug/resources`` (only with ``serve --debug-endpoints``): counts that leak tests compare."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from openreactor.http.routes_local import registry_of
+from openreactor.transport.peer import open_peer_connections
+
+EXECUTOR_THREAD_PREFIX = "asyncio_"
+"""Names of the event loop's default executor threads; that pool keeps its threads once started."""
+
+
+def _open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return -1
+
+
+async def resources(request: Request) -> Response:
+    registry = registry_of(request)
+    threads = threading.enumerate()
+    return JSONResponse(
+        {
+            "asyncio_tasks": len(asyncio.all_tasks()),
+            "threads": len(threads),
+            "executor_threads": sum(1 for t in threads if t.name.startswith(EXECUTOR_THREAD_PREFIX)),
+            "peer_connections": open_peer_connections(),
+            "sessions": 0 if registry.running is None else 1,
+            "upload_files": registry.upload_file_count(),
+            "open_fds": _open_fds(),
+        }
+    )
+
+
+routes = [Route("/debug/resources", resources, methods=["GET"])]

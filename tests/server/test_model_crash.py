@@ -1,0 +1,44 @@
+"""A model that raises in ``next_frame`` ends its session, and every client hears why."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from rtc_client import HEADERS, RawClient, is_error, raw_client
+
+from reactor_protocol.messages import Channel, Command, Envelope, Kind, Ping, SessionEnded
+
+
+def ended(env: Envelope) -> bool:
+    return isinstance(env.payload, SessionEnded)
+
+
+async def heard_the_crash(c: RawClient) -> None:
+    seen: list[Envelope] = []
+    while not (any(ended(e) for e in seen) and any(is_error("model_error")(e) for e in seen)):
+        seen.append(await c.receive(timeout=10))
+    assert SessionEnded("model_error") in [e.payload for e in seen]
+    notice = next(e for e in seen if is_error("model_error")(e) and e.kind is Kind.NOTIFICATION)
+    assert "boom (on purpose)" in notice.payload.message  # type: ignore[union-attr]
+
+
+async def test_crash_reaches_every_client(server_factory) -> None:  # type: ignore[no-untyped-def]
+    with server_factory(model="crashy_models:CrashOnCommand", width=None, height=None, fps=None) as server:
+        async with raw_client(server.url) as first, raw_client(server.url, start=False) as second:
+            for c in (first, second):
+                c.send(Envelope.notification(Channel.CONTROL, Ping()))
+            first.send(Envelope(Channel.DATA, Kind.REQUEST, Command("crash", {}), "data_1"))
+            await heard_the_crash(first)
+            await heard_the_crash(second)
+            async with httpx.AsyncClient(base_url=server.url, headers=HEADERS) as http:
+                for _ in range(50):  # the goodbye is sent first, then the session closes
+                    if (await http.get("/session")).status_code == 404:
+                        break
+                    await asyncio.sleep(0.1)
+                assert (await http.get("/session")).status_code == 404
+                signalling = f"/sessions/{first.session_id}/transport/webrtc/connections"
+                assert (await http.post(signalling, json={})).status_code == 404
+                # The server itself is fine: a new session starts.
+                assert (await http.post("/start_session", json={})).status_code == 200
+        assert "model crashy crashed" in server.log()
