@@ -111,6 +111,9 @@ def main() -> int:
     )
     parser.add_argument("--server-log-level", default="warning")
     parser.add_argument(
+        "--server-log-chars", type=int, default=4000, help="how much of the server log's tail to report"
+    )
+    parser.add_argument(
         "driver", nargs=argparse.REMAINDER, help="-- DRIVER [ARGS...]; the base URL is appended"
     )
     args = parser.parse_args()
@@ -153,7 +156,7 @@ def main() -> int:
         while http_status(f"{url}/health", timeout=1) != 200:
             if server.poll() is not None or time.monotonic() > deadline:
                 report["error"] = f"server not healthy (exit status {server.poll()})"
-                return finish(report, server, log_file.name)
+                return finish(report, server, log_file.name, args.server_log_chars)
             time.sleep(0.05)
 
         driver = subprocess.Popen(
@@ -220,15 +223,17 @@ def main() -> int:
             deadline = time.monotonic() + 25
             while server.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-    return finish(report, server, log_file.name)
+    return finish(report, server, log_file.name, args.server_log_chars)
 
 
-def finish(report: dict[str, Any], server: subprocess.Popen[bytes], log_path: str) -> int:
+def finish(
+    report: dict[str, Any], server: subprocess.Popen[bytes], log_path: str, log_chars: int = 4000
+) -> int:
     if server.poll() is None:
         server.kill()
         server.wait()
     report["server_exit_status"] = server.returncode
-    report["server_log"] = tail(Path(log_path).read_text(errors="replace"))
+    report["server_log"] = tail(Path(log_path).read_text(errors="replace"), log_chars)
     os.unlink(log_path)
     print("@@LAUNCH " + json.dumps(report), flush=True)
     return 0

@@ -14,6 +14,21 @@ Scenarios:
 ``sigterm``
     connect; stream; ask the launcher to SIGTERM the server; watch the status go to
     ``disconnected``.
+``upload`` (model ``echo``)
+    ``upload_file`` from bytes, a path and a file object; commands carrying the ``FileRef`` at
+    the top level and nested in a list and a dict; the echo replies describe the stored files.
+``webcam`` (model ``webcam``)
+    the idle pattern; ``publish_track("webcam")`` and push a two-colour picture at ~30 fps; the
+    transformed (mirrored, posterised, red-reduced) colours come back on ``main_video``;
+    ``unpublish_track`` brings the idle pattern back.
+``pause``
+    ``track("main_video").pause()`` stops the frames; ``resume()`` brings later counters.
+``reconnect``
+    ``set_value``, ``reconnect()`` (same session, same connection id), frames carry on with the
+    value kept and counters that did not restart.
+``multi`` (model ``echo``)
+    client A creates, client B ``connect(session_id=...)``; both stream; replies go only to the
+    sender; B leaving keeps the session, A leaving ends it.
 
 Everything the tests assert on is in the JSON after ``@@RESULT``. Only the official client's
 public API is used.
@@ -22,9 +37,13 @@ public API is used.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
+import inspect
 import json
+import os
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -40,6 +59,8 @@ probe = importlib.util.module_from_spec(_spec)
 sys.modules["_probe_pattern"] = probe
 _spec.loader.exec_module(probe)
 
+import numpy as np  # noqa: E402
+
 from reactor_sdk import Reactor, ReactorError, ReactorStatus  # noqa: E402
 
 MIN_FRAMES = 60
@@ -53,8 +74,11 @@ def action(text: str) -> None:
 class Recorder:
     """Collects decoded frames and status changes from the client's callbacks (any thread)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, measure: Any = None) -> None:
         self.loop = loop
+        self.measure = measure
+        """Optional ``frame -> dict``; its results go to ``samples`` as ``(t, result)``."""
+        self.samples: list[tuple[float, dict[str, Any]]] = []
         self.lock = threading.Lock()
         self.frames: list[tuple[float, int | None, int | None]] = []  # (t, counter, value)
         self.shape: list[int] | None = None
@@ -66,10 +90,13 @@ class Recorder:
     def on_frame(self, frame: Any) -> None:
         now = time.monotonic()
         code = probe.decode_probe(frame)
+        sample = self.measure(frame) if self.measure is not None else None
         with self.lock:
             if self.shape is None:
                 self.shape = list(frame.shape)
             self.frames.append((now, code.counter if code else None, code.value if code else None))
+            if sample is not None:
+                self.samples.append((now, sample))
         self.loop.call_soon_threadsafe(self._wake)
 
     def on_status(self, status: Any) -> None:
@@ -105,6 +132,14 @@ class Recorder:
     def count(self) -> int:
         with self.lock:
             return len(self.frames)
+
+    def times_since(self, index: int) -> list[float]:
+        with self.lock:
+            return [t for t, _, _ in self.frames[index:]]
+
+    def samples_since(self, t0: float) -> list[dict[str, Any]]:
+        with self.lock:
+            return [s for t, s in self.samples if t >= t0]
 
 
 def counter_report(frames: list[tuple[float, int, int]]) -> dict[str, Any]:
@@ -149,20 +184,39 @@ async def command_outcome(reactor: Any, name: str, data: Any) -> dict[str, Any]:
     }
 
 
-async def connect(url: str, rec: Recorder, result: dict[str, Any]) -> Any:
-    reactor = Reactor("probe", local=True, api_url=url)
+async def connect(
+    url: str,
+    rec: Recorder,
+    result: dict[str, Any],
+    *,
+    model: str = "probe",
+    session_id: str | None = None,
+    key: str = "connect",
+) -> Any:
+    reactor = Reactor(model, local=True, api_url=url)
     reactor.track("main_video").on_frame(rec.on_frame)
     reactor.on_status(rec.on_status)
     reactor.on_error(rec.on_error)
     reactor.on_message(rec.messages.append)
     t0 = time.monotonic()
-    await asyncio.wait_for(reactor.connect(), 30)
-    result["connect"] = {
+    await asyncio.wait_for(reactor.connect(session_id=session_id), 30)
+    result[key] = {
         "ok": True,
         "seconds": round(time.monotonic() - t0, 3),
         "status": getattr(reactor.get_status(), "value", None),
+        "session_id": reactor.get_session_id(),
     }
     return reactor
+
+
+async def leave(reactor: Any) -> dict[str, Any]:
+    """``disconnect()`` with a bound; the status it leaves behind."""
+    t0 = time.monotonic()
+    await asyncio.wait_for(reactor.disconnect(), 15)
+    return {
+        "seconds": round(time.monotonic() - t0, 3),
+        "status": getattr(reactor.get_status(), "value", None),
+    }
 
 
 async def scenario_session(url: str, rec: Recorder, result: dict[str, Any]) -> None:
@@ -254,7 +308,337 @@ async def scenario_sigterm(url: str, rec: Recorder, result: dict[str, Any]) -> N
         result["after_sigterm"]["disconnect_call"] = f"{type(exc).__name__}: {exc}"
 
 
-SCENARIOS = {"session": scenario_session, "sigterm": scenario_sigterm}
+# -- upload: FileRefs through the official client -----------------------------------------------
+
+
+def ref_fields(ref: Any) -> dict[str, Any]:
+    return {k: getattr(ref, k, None) for k in ("upload_id", "name", "mime_type", "size")}
+
+
+def payload(seed: int, size: int) -> bytes:
+    """Deterministic incompressible-looking bytes, PNG signature first."""
+    body = np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+    return b"\x89PNG\r\n\x1a\n" + body[8:]
+
+
+async def scenario_upload(url: str, rec: Recorder, result: dict[str, Any]) -> None:
+    reactor = await connect(url, rec, result, model="echo")
+    photo = payload(1, 150_000)
+    second = payload(2, 3_000)
+    third = payload(3, 777)
+    sent = {
+        "photo": {"size": len(photo), "sha256": hashlib.sha256(photo).hexdigest()},
+        "second": {"size": len(second), "sha256": hashlib.sha256(second).hexdigest()},
+        "third": {"size": len(third), "sha256": hashlib.sha256(third).hexdigest()},
+    }
+    result["sent"] = sent
+
+    # Bytes with an explicit name (the seed's bytes form).
+    t0 = time.monotonic()
+    ref = await asyncio.wait_for(reactor.upload_file(photo, name="photo.png"), 15)
+    result["upload_bytes"] = {"ref": ref_fields(ref), "seconds": round(time.monotonic() - t0, 3)}
+    # A path (name and MIME type inferred) and a binary file object.
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "second.jpg")
+        with open(path, "wb") as f:
+            f.write(second)
+        ref2 = await asyncio.wait_for(reactor.upload_file(path), 15)
+        path3 = os.path.join(tmp, "third.bin")
+        with open(path3, "wb") as f:
+            f.write(third)
+        with open(path3, "rb") as f:
+            ref3 = await asyncio.wait_for(reactor.upload_file(f), 15)
+    result["upload_path"] = {"ref": ref_fields(ref2)}
+    result["upload_fileobj"] = {"ref": ref_fields(ref3)}
+
+    # A FileRef directly in the command data, mixed with a scalar.
+    result["describe"] = await command_outcome(reactor, "describe", {"photo": ref, "transition": 0.5})
+    # FileRefs nested in a list and in a dict (inline wire form).
+    result["nested"] = await command_outcome(
+        reactor, "describe_many", {"frames": [ref, ref2], "meta": {"cover": ref3, "label": "x"}}
+    )
+    await asyncio.sleep(0.2)  # let on_message catch up with the replies
+    result["messages"] = list(rec.messages)
+    result["disconnect"] = await leave(reactor)
+
+
+# -- webcam: publish an input track, see it transformed -----------------------------------------
+
+PUSH_SIZE = (360, 640)
+LEFT_RGB = (224, 32, 160)  # middles of the model's four posterise levels, so codecs keep them
+RIGHT_RGB = (32, 224, 96)
+# What the webcam model makes of them: mirrored (so the right half shows on the left), four levels
+# per channel (these already are), red times 3/4.
+EXPECTED_LEFT = (24, 224, 96)
+EXPECTED_RIGHT = (168, 32, 160)
+COLOUR_TOLERANCE = 20
+
+
+def patch(frame: Any, rows: slice, cols: slice) -> tuple[list[float], float]:
+    """Mean RGB of a patch and its largest per-channel standard deviation (stripes: ~24)."""
+    pixels = frame[rows, cols].reshape(-1, 3).astype(np.float32)
+    return [round(float(x), 1) for x in pixels.mean(axis=0)], round(float(pixels.std(axis=0).max()), 1)
+
+
+def measure_webcam(frame: Any) -> dict[str, Any]:
+    """Colour and flatness of a patch in the output's left and right halves; a border pixel."""
+    h, w = frame.shape[:2]
+    rows = slice(h * 2 // 5, h * 3 // 5)
+    left, left_std = patch(frame, rows, slice(w // 8, w * 3 // 8))
+    right, right_std = patch(frame, rows, slice(w * 5 // 8, w * 7 // 8))
+    return {
+        "left": left,
+        "right": right,
+        "std": max(left_std, right_std),
+        "border": [int(x) for x in frame[2, w // 2]],
+    }
+
+
+def webcam_input() -> Any:
+    h, w = PUSH_SIZE
+    picture = np.empty((h, w, 3), dtype=np.uint8)
+    picture[:, : w // 2] = LEFT_RGB
+    picture[:, w // 2 :] = RIGHT_RGB
+    return picture
+
+
+async def pump_frames(track: Any, picture: Any, stop: asyncio.Event, stats: dict[str, Any]) -> None:
+    """Push ``picture`` at ~30 fps until ``stop``."""
+    stats.update(pushed=0, push_errors=[])
+    while not stop.is_set():
+        try:
+            track.push_frame(picture)
+            stats["pushed"] += 1
+        except Exception as exc:  # noqa: BLE001 - reported
+            if len(stats["push_errors"]) < 5:
+                stats["push_errors"].append(f"{type(exc).__name__}: {exc}")
+        try:
+            await asyncio.wait_for(stop.wait(), 1 / 30)
+        except TimeoutError:
+            pass
+
+
+async def maybe_await(value: Any) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+def is_idle(sample: dict[str, Any]) -> bool:
+    """The waiting pattern: grey stripes (flat colours have a standard deviation near 0)."""
+    return sample["std"] > 12
+
+
+async def scenario_webcam(url: str, rec: Recorder, result: dict[str, Any]) -> None:
+    rec.measure = measure_webcam
+    reactor = await connect(url, rec, result, model="webcam")
+
+    t0 = time.monotonic()
+    await rec.wait_for(lambda: len(rec.samples_since(t0)) >= 10, 10)
+    idle = rec.samples_since(t0)
+    result["idle_before"] = {"frames": len(idle), "last": idle[-1] if idle else None}
+
+    t0 = time.monotonic()
+    track = await asyncio.wait_for(reactor.publish_track("webcam"), 10)
+    result["publish"] = {
+        "seconds": round(time.monotonic() - t0, 3),
+        "name": getattr(track, "name", None),
+        "published": getattr(track, "published", None),
+    }
+    stop = asyncio.Event()
+    push_stats: dict[str, Any] = {}
+    pusher = asyncio.create_task(pump_frames(track, webcam_input(), stop, push_stats))
+
+    def close(got: list[float], want: tuple[int, int, int]) -> bool:
+        return all(abs(g - w) <= COLOUR_TOLERANCE for g, w in zip(got, want, strict=True))
+
+    def transformed(sample: dict[str, Any]) -> bool:
+        return (
+            not is_idle(sample)
+            and close(sample["left"], EXPECTED_LEFT)
+            and close(sample["right"], EXPECTED_RIGHT)
+        )
+
+    t_pub = time.monotonic()
+    seen = await rec.wait_for(lambda: any(transformed(s) for s in rec.samples_since(t_pub)), 10)
+    first_at = next((t for t, s in list(rec.samples) if t >= t_pub and transformed(s)), None)
+    # Once through, collect a few more frames and report the last one.
+    t_seen = time.monotonic()
+    await rec.wait_for(lambda: len(rec.samples_since(t_seen)) >= 10, 3)
+    live = rec.samples_since(t_seen)
+    result["published"] = {
+        "transformed_seen": seen,
+        "seconds_to_first": None if first_at is None else round(first_at - t_pub, 3),
+        "frames_after": len(live),
+        "samples": live[-3:],
+        "all_transformed": bool(live) and all(transformed(s) for s in live),
+    }
+
+    # Unpublish: the model loses its input and shows the idle stripes again.
+    stop.set()
+    await pusher
+    result["push"] = push_stats
+    t_unpub = time.monotonic()
+    await maybe_await(reactor.unpublish_track("webcam"))
+    back = await rec.wait_for(lambda: any(is_idle(s) for s in rec.samples_since(t_unpub)), 10)
+    first_idle = next((t for t, s in list(rec.samples) if t >= t_unpub and is_idle(s)), None)
+    after = [s for t, s in list(rec.samples) if first_idle is not None and t >= first_idle]
+    result["unpublished"] = {
+        "idle_seen": back,
+        "seconds_to_idle": None if first_idle is None else round(first_idle - t_unpub, 3),
+        "samples": after[:2],
+        "track_published": getattr(track, "published", None),
+    }
+    result["disconnect"] = await leave(reactor)
+
+
+# -- pause / resume -----------------------------------------------------------------------------
+
+
+async def scenario_pause(url: str, rec: Recorder, result: dict[str, Any]) -> None:
+    reactor = await connect(url, rec, result)
+    video = reactor.track("main_video")
+    await rec.wait_for(lambda: len(rec.decoded_since(0)) >= 15, 10)
+    before = rec.decoded_since(0)
+    result["before"] = counter_report(before)
+
+    t0 = time.monotonic()
+    await asyncio.wait_for(video.pause(), 10)
+    paused_at = time.monotonic()
+    result["pause_call_seconds"] = round(paused_at - t0, 3)
+    result["paused_tracks_after_pause"] = sorted(getattr(reactor, "paused_tracks", []) or [])
+    mark = rec.count()
+    await asyncio.sleep(1.5)
+    times = rec.times_since(mark)
+    last_counter_paused = (rec.decoded_since(0) or [(0, None, None)])[-1][1]
+    result["paused"] = {
+        "frames_within_0_5s": sum(1 for t in times if t < paused_at + 0.5),
+        "frames_after_0_5s": sum(1 for t in times if t >= paused_at + 0.5),
+        "last_frame_after_pause_s": round(max(times) - paused_at, 3) if times else None,
+        "last_counter": last_counter_paused,
+        "seconds": 1.5,
+    }
+
+    mark = rec.count()
+    t0 = time.monotonic()
+    await asyncio.wait_for(video.resume(), 10)
+    result["paused_tracks_after_resume"] = sorted(getattr(reactor, "paused_tracks", []) or [])
+    got = await rec.wait_for(lambda: len(rec.decoded_since(mark)) >= 15, 10)
+    after = rec.decoded_since(mark)
+    result["resumed"] = {
+        "reached": got,
+        "seconds_to_first": round(after[0][0] - t0, 3) if after else None,
+        **counter_report(after),
+        "counter_jump": (after[0][1] - last_counter_paused) if after and last_counter_paused else None,
+    }
+    result["disconnect"] = await leave(reactor)
+
+
+# -- reconnect keeps the session's state ---------------------------------------------------------
+
+RECONNECT_VALUE = 777
+
+
+async def scenario_reconnect(url: str, rec: Recorder, result: dict[str, Any]) -> None:
+    reactor = await connect(url, rec, result)
+    await rec.wait_for(lambda: len(rec.decoded_since(0)) >= 15, 10)
+    result["set_value"] = await command_outcome(reactor, "set_value", {"value": RECONNECT_VALUE})
+    mark = rec.count()
+    await rec.wait_for(lambda: sum(1 for _, _, v in rec.decoded_since(mark) if v == RECONNECT_VALUE) >= 5, 5)
+    before = rec.decoded_since(0)
+    session_before = reactor.get_session_id()
+    result["before"] = {
+        **counter_report(before),
+        "last_value": before[-1][2] if before else None,
+        "session_id": session_before,
+    }
+
+    status_mark = len(rec.statuses)
+    mark = rec.count()
+    t0 = time.monotonic()
+    await asyncio.wait_for(reactor.reconnect(), 30)
+    reconnected_at = time.monotonic()
+    action("session after_reconnect")
+    got = await rec.wait_for(
+        lambda: len([f for f in rec.decoded_since(mark) if f[0] >= reconnected_at]) >= 30, 10
+    )
+    after = [f for f in rec.decoded_since(mark) if f[0] >= reconnected_at]
+    result["reconnect"] = {
+        "seconds": round(reconnected_at - t0, 3),
+        "status": getattr(reactor.get_status(), "value", None),
+        "statuses": [s for _, s in rec.statuses[status_mark:]],
+        "session_id": reactor.get_session_id(),
+    }
+    result["after"] = {
+        "reached": got,
+        **counter_report(after),
+        "values": sorted({v for _, _, v in after}),
+        "counter_before": before[-1][1] if before else None,
+    }
+    result["disconnect"] = await leave(reactor)
+    action("session after_disconnect")
+
+
+# -- two official clients on one session ---------------------------------------------------------
+
+
+async def scenario_multi(url: str, rec: Recorder, result: dict[str, Any]) -> None:
+    rec_b = Recorder(rec.loop)
+    a = await connect(url, rec, result, model="echo", key="connect_a")
+    sid = a.get_session_id()
+    b = await connect(url, rec_b, result, model="echo", session_id=sid, key="connect_b")
+    action("session both_connected")
+
+    t0 = time.monotonic()
+    got_a = await rec.wait_for(lambda: len(rec.times_since(0)) >= 20, 10)
+    got_b = await rec_b.wait_for(lambda: len(rec_b.times_since(0)) >= 20, 10)
+    result["both_stream"] = {
+        "a_frames": rec.count(),
+        "b_frames": rec_b.count(),
+        "a_reached": got_a,
+        "b_reached": got_b,
+        "seconds": round(time.monotonic() - t0, 3),
+        "b_shape": rec_b.shape,
+    }
+
+    # Replies go to the sender only; the model's output goes to everyone.
+    result["b_command"] = await command_outcome(b, "set_value", {"value": 7})
+    result["a_command"] = await command_outcome(a, "from_a", {"n": 1})
+    await asyncio.sleep(0.5)
+    result["a_messages"] = list(rec.messages)
+    result["b_messages"] = list(rec_b.messages)
+
+    # B leaves: the session and A's stream go on.
+    result["b_disconnect"] = await leave(b)
+    action("session after_b_disconnect")
+    mark_a, mark_b = rec.count(), rec_b.count()
+    t0 = time.monotonic()
+    got = await rec.wait_for(lambda: rec.count() - mark_a >= 20, 5)
+    await asyncio.sleep(0.2)
+    result["after_b_left"] = {
+        "a_frames": rec.count() - mark_a,
+        "a_reached": got,
+        "b_frames": rec_b.count() - mark_b,
+        "seconds": round(time.monotonic() - t0, 3),
+        "a_status": getattr(a.get_status(), "value", None),
+    }
+    result["a_command_after_b_left"] = await command_outcome(a, "still_there", {})
+
+    # A (the creator) leaves: the session ends.
+    result["a_disconnect"] = await leave(a)
+    action("session after_a_disconnect")
+    result["statuses_b"] = [s for _, s in rec_b.statuses]
+    result["errors_b"] = rec_b.errors
+
+
+SCENARIOS = {
+    "session": scenario_session,
+    "sigterm": scenario_sigterm,
+    "upload": scenario_upload,
+    "webcam": scenario_webcam,
+    "pause": scenario_pause,
+    "reconnect": scenario_reconnect,
+    "multi": scenario_multi,
+}
 
 
 async def main(scenario: str, url: str) -> dict[str, Any]:
