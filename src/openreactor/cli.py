@@ -1,4 +1,4 @@
-"""``openreactor serve | models | schema``."""
+"""``openreactor serve | models | keys | schema | codegen``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from openreactor.codegen.command import add_parser as add_codegen_parser
+from openreactor.codegen.command import run as run_codegen
 from openreactor.models.builtin import BUILTIN_MODELS
 from openreactor.models.loader import ModelNotFoundError, load_model
 from openreactor.models.schema import openapi_document
@@ -102,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="print a model's schema (OpenAPI) as JSON")
     schema.add_argument("--model", default=DEFAULT_MODEL)
+
+    add_codegen_parser(sub)
     return parser
 
 
@@ -182,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "keys":
         return manage_keys(args)
+    if args.command == "codegen":
+        return run_codegen(args)
     if args.command == "schema":
         try:
             model = load_model(args.model, {})

@@ -45,13 +45,17 @@ from reactor_sdk.errors import (
 )
 from reactor_sdk.file_ref import FileRef
 from reactor_sdk.frame_reader import FrameStream
+from reactor_sdk.stats import CandidatePair, ConnectionStats, InboundStream, OutboundStream
 from reactor_sdk.status import ReactorStatus
+from reactor_sdk.tracks import Track, TrackDirection, TrackKind, TrackList
 
 __all__ = [
     "AbortedError",
     "AuthError",
     "BadRequestError",
+    "CandidatePair",
     "ConflictError",
+    "ConnectionStats",
     "DEFAULT_API_URL",
     "DataChannelChunkingRequiredError",
     "DecodeError",
@@ -59,11 +63,13 @@ __all__ = [
     "FileRef",
     "FrameStream",
     "GenerationModeMismatchError",
+    "InboundStream",
     "InvalidStateError",
     "LOCAL_API_URL",
     "MessageTooLargeError",
     "NetworkError",
     "NotFoundError",
+    "OutboundStream",
     "RateLimitedError",
     "Reactor",
     "ReactorError",
@@ -77,6 +83,10 @@ __all__ = [
     "StepRefusedError",
     "StepResultTooLargeError",
     "StepSessionEndedError",
+    "Track",
+    "TrackDirection",
+    "TrackKind",
+    "TrackList",
     "TransportError",
     "UnauthorizedError",
     "UnsupportedFrameEncodingError",

@@ -25,22 +25,30 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, TypeVar, overload
 
+import av
 import httpx
 import numpy as np
+from aiortc.mediastreams import MediaStreamError
 
 from reactor_protocol.errors import ErrorCode
 from reactor_protocol.limits import PING_INTERVAL_S, REQUEST_TIMEOUT_S
 from reactor_protocol.messages import (
     Channel,
+    ClientStats,
     Command,
     Envelope,
     ErrorMessage,
+    FileUploaded,
     Kind,
     ModelMessage,
     Moderation,
+    PauseTrack,
     Ping,
+    PublishTrack,
+    PublishTrackResponse,
     ResumeTrack,
     SessionEnded,
+    UnpublishTrack,
     UploadRef,
 )
 from reactor_rtc import set_host_addresses
@@ -62,7 +70,10 @@ from reactor_sdk.events import CONTROL_EVENTS, EventEmitter, EventName, Handler
 from reactor_sdk.file_ref import FileRef
 from reactor_sdk.frame_reader import Frame, FrameSinks, FrameStream
 from reactor_sdk.http_api import ApiClient
+from reactor_sdk.stats import REPORT_INTERVAL_S, ConnectionStats, client_stats_report
 from reactor_sdk.status import ReactorStatus
+from reactor_sdk.tracks import Completed, Track, TrackDirection, TrackKind, TrackList
+from reactor_sdk.uploads import read_upload, upload_mime_type
 
 logger = logging.getLogger("reactor_sdk")
 
@@ -159,6 +170,8 @@ class Reactor:
         self._minted: tuple[str, str, float | None] | None = None  # (scope, jwt, expires_at)
         self._adopting: str | None = None
         self._last_error: ReactorError | None = None
+        self._tracks: dict[str, Track] = {}
+        self._declared: tuple[TrackSpec, ...] | None = None
         # Tests replace the HTTP transport below the SDK's HTTP seam (httpx.MockTransport).
         self._http_transport: httpx.AsyncBaseTransport | None = None
 
@@ -314,6 +327,28 @@ class Reactor:
             self._sinks.remove_handler(fn)
         else:
             self._events.remove(event, fn)
+
+    @overload
+    def on_track(self, arg: F, /) -> F: ...
+
+    @overload
+    def on_track(self, arg: str, /) -> Callable[[F], F]: ...
+
+    def on_track(self, arg: Any, /) -> Any:
+        """``@on_track``: every output track, with its :class:`Track`, whenever it starts on a
+        connection (again after each reconnect). ``@on_track("main_audio")``: one track by name."""
+        if callable(arg) and not isinstance(arg, str):
+            self._events.add("track_received", arg)
+            return arg
+        if not isinstance(arg, str):
+            raise TypeError("on_track takes a handler or a track name")
+        name = arg
+
+        def decorator(fn: F) -> F:
+            self._events.add("track_received", fn, where=lambda track: track.name == name)
+            return fn
+
+        return decorator
 
     def frames(self, track: str | None = None) -> FrameStream:
         """``async for frame in reactor.frames():`` — newest-wins frames of the primary (or a
@@ -473,6 +508,7 @@ class Reactor:
                 return
             self._set_session(None)
             self._sinks.end_streams()
+            self._release_inputs()
             if session.created:
                 await self._end_session(session)
 
@@ -503,6 +539,7 @@ class Reactor:
             if self._loop is not None and not self._loop.is_closed():
                 self._own(self._loop.create_task(link.close(), name="reactor_sdk:close-link"))
         self._set_status(ReactorStatus.DISCONNECTED)
+        self._release_inputs()
         self._sinks.clear()
         self._events.cancel_tasks()
         self._events.clear()
@@ -553,6 +590,7 @@ class Reactor:
                     session = _session_from(descriptor, created=created is not None)
                     session.connection_id = connection_id
                     self._set_session(session)
+                    self._sync_tracks(session.tracks)
                     self._events.emit("capabilities_received", dict(session.capabilities))
                     self._sinks.primary = _primary_video(session.tracks)
                     self._set_status(ReactorStatus.WAITING)
@@ -663,9 +701,14 @@ class Reactor:
             sinks=self._sinks,
             on_envelope=self._on_envelope,
             on_lost=self._on_link_lost,
+            on_track=self._on_remote_track,
         )
         self._link = link
         sdp, mapping = await link.create_offer()
+        for entry in mapping:
+            track = self._tracks.get(entry["name"])
+            if track is not None and track.direction is TrackDirection.SENDONLY:
+                track.mid = entry["mid"]
         await api.send_offer(
             sid,
             cid,
@@ -680,14 +723,17 @@ class Reactor:
             session.connection_id = answer.connection_id
         await link.accept_answer(answer.sdp)
         await link.wait_ready(CONNECT_READY_TIMEOUT_S)
-        if self.auto_resume_tracks:
-            for spec in session.tracks:
-                if spec.direction == "recvonly":
-                    link.notify(Channel.CONTROL, ResumeTrack(spec.name), operation=operation)
+        for spec in session.tracks:
+            track = self._tracks.get(spec.name)
+            if spec.direction == "recvonly" and track is not None and not track.paused:
+                link.notify(Channel.CONTROL, ResumeTrack(spec.name), operation=operation)
         link.notify(Channel.CONTROL, Ping(), operation=operation)
         link.mark_ready()
         self._start_heartbeat(link)
         self._set_status(ReactorStatus.READY)
+        if any(t.wanted for t in self._tracks.values()):
+            assert self._loop is not None
+            self._own(self._loop.create_task(self._republish(link), name="reactor_sdk:republish"))
 
     async def _drop_link(self, error: Callable[[], ReactorError]) -> None:
         """Detach and close the current connection (keeps the session)."""
@@ -695,6 +741,7 @@ class Reactor:
         if heartbeat is not None and heartbeat is not asyncio.current_task():
             heartbeat.cancel()
         link, self._link = self._link, None
+        self._inputs_down()
         if link is not None:
             await link.close(error)
 
@@ -754,16 +801,39 @@ class Reactor:
 
     async def _heartbeat_loop(self, link: PeerLink) -> None:
         # The first ping went out with the resumes; then one every 10 s (server timeout: 20 s).
+        # A client-stats report goes out every 5 s, the first 5 s after ready.
+        ticks_per_ping = max(1, round(PING_INTERVAL_S / REPORT_INTERVAL_S))
+        tick = 0
         while True:
-            await asyncio.sleep(PING_INTERVAL_S)
+            await asyncio.sleep(min(REPORT_INTERVAL_S, PING_INTERVAL_S))
+            tick += 1
             if link is not self._link or link.closing:
                 return
             try:
-                link.notify(Channel.CONTROL, Ping())
+                if tick % ticks_per_ping == 0:
+                    link.notify(Channel.CONTROL, Ping())
             except DisconnectedError:
                 return  # loss detection reports it
             except ReactorError as exc:
                 self._emit_error(exc)
+            await self._send_client_stats(link)
+
+    async def _send_client_stats(self, link: PeerLink) -> None:
+        try:
+            stats = await link.stats(link.report_sampler)
+            if link is self._link and not link.closing:
+                link.notify(Channel.CONTROL, ClientStats(client_stats_report(stats, self.paused_tracks)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # telemetry only: never disturbs the connection
+            logger.debug("client stats report not sent: %r", exc)
+
+    async def get_stats(self) -> ConnectionStats:
+        """Statistics of the live connection, computed locally (nothing is sent). Bitrates come
+        from byte counts between two calls (``None`` on the first call and under 200 ms apart);
+        ``inbound[i].frames_dropped_by_handler`` counts newest-wins drops. Requires ``READY``."""
+        link = self._require_ready("get_stats")
+        return await link.stats(link.user_sampler)
 
     def _on_envelope(self, link: PeerLink, env: Envelope) -> None:
         if link is not self._link:
@@ -810,12 +880,14 @@ class Reactor:
         self._set_status(ReactorStatus.DISCONNECTED)
         self._set_session(None)
         self._sinks.end_streams()
+        self._release_inputs()
         self._events.emit("runtime_message", {"type": "sessionEnded", "data": {"reason": reason}})
         self._emit_error(SessionTerminalError(f"session ended: {text}"))
 
     def _detach(self, link: PeerLink, error: Callable[[], ReactorError]) -> None:
         """Forget ``link`` at once and close it in the background."""
         self._link = None
+        self._inputs_down()
         link.closing = True
         link.fail_pending(error)
         heartbeat, self._heartbeat = self._heartbeat, None
@@ -888,6 +960,266 @@ class Reactor:
                 operation=operation,
             )
         return link
+
+    # ==========================================================================================
+    # tracks
+
+    def track(self, name: str) -> Track:
+        """The :class:`Track` called ``name``, the same object every time. Before the model's
+        tracks are known any name is accepted; after, an undeclared name raises ``ValueError``."""
+        track = self._tracks.get(name)
+        declared = self._declared
+        if declared is not None and all(spec.name != name for spec in declared):
+            raise ValueError(
+                f"the model declares no track {name!r}; declared tracks: {[s.name for s in declared]}"
+            )
+        if track is None:
+            if not isinstance(name, str) or not name:
+                raise ValueError("a track name must be a non-empty string")
+            track = Track(self, name, TrackKind.VIDEO, TrackDirection.RECVONLY)
+            self._tracks[name] = track
+        return track
+
+    @property
+    def tracks(self) -> TrackList:
+        """The model's declared tracks in declared order (empty until they are known)."""
+        return TrackList(self._tracks[spec.name] for spec in self._declared or ())
+
+    @property
+    def paused_tracks(self) -> frozenset[str]:
+        """The output tracks currently paused for this client."""
+        return frozenset(t.name for t in self.tracks if t.direction is TrackDirection.RECVONLY and t.paused)
+
+    def get_remote_tracks(self) -> dict[str, Track]:
+        """The output tracks by name (compat)."""
+        return {t.name: t for t in self.tracks if t.direction is TrackDirection.RECVONLY}
+
+    def _sync_tracks(self, specs: Sequence[TrackSpec]) -> None:
+        self._declared = tuple(specs)
+        for spec in specs:
+            track = self._tracks.get(spec.name)
+            if track is None:
+                track = Track(self, spec.name, TrackKind(spec.kind), TrackDirection(spec.direction))
+                self._tracks[spec.name] = track
+            else:
+                track.kind = TrackKind(spec.kind)
+                track.direction = TrackDirection(spec.direction)
+
+    def _on_remote_track(self, link: PeerLink, spec: TrackSpec, mid: str | None) -> None:
+        if link is not self._link:
+            return
+        track = self._tracks.get(spec.name)
+        if track is None:
+            return
+        track.mid = mid
+        self._events.emit("track_received", track)
+
+    async def _set_paused(self, track: Track, paused: bool) -> None:
+        if track.direction is not TrackDirection.RECVONLY:
+            raise ValueError(f"track {track.name!r} is an input; pause() and resume() apply to outputs")
+        track.paused = paused
+        link = self._link
+        if link is None or not link.ready or self._status is not ReactorStatus.READY:
+            return  # applied when the next connection is ready
+        payload = PauseTrack(track.name) if paused else ResumeTrack(track.name)
+        link.notify(Channel.CONTROL, payload, operation="pause_track" if paused else "resume_track")
+
+    def _input_live(self) -> bool:
+        link = self._link
+        return link is not None and link.ready and not link.closing and self._status is ReactorStatus.READY
+
+    def _inputs_down(self) -> None:
+        """The connection is going: published inputs wait for the next one (then re-published)."""
+        for track in self._tracks.values():
+            track.published = False
+
+    def _release_inputs(self) -> None:
+        """The session is gone (or the client closed): forget every publication."""
+        for track in self._tracks.values():
+            track.published = False
+            track.wanted = False
+            self._stop_pump(track)
+
+    def _input_track(self, name: str, operation: str) -> Track:
+        declared = self._declared
+        if declared is None:
+            raise InvalidStateError(
+                f"cannot {operation} before the model's tracks are known: connect first", operation=operation
+            )
+        inputs = [spec.name for spec in declared if spec.direction == "sendonly"]
+        if name not in inputs:
+            raise ValueError(
+                f"{name!r} is not an input track of model {self.model_name!r}; "
+                f"declared input tracks: {inputs}"
+            )
+        return self._tracks[name]
+
+    async def publish_track(self, name: str, source: Any = None) -> Track:
+        """Claim the model's input track ``name`` and start sending it; returns the :class:`Track`.
+
+        Without ``source`` the app calls ``track.push_frame(...)``. With ``source`` (an object
+        with ``kind`` and ``async recv()``, such as an aiortc track) the SDK pumps its frames
+        until ``unpublish_track``, ``disconnect()`` or the end of the source. Requires ``READY``
+        (``InvalidStateError``); an undeclared name raises ``ValueError`` listing the inputs;
+        a slot held by another client raises ``ReactorError`` with code ``publish_refused``.
+        After a reconnect, published tracks are re-published automatically.
+        """
+        operation = "publish_track"
+        self._check_open(operation)
+        if source is not None and not (hasattr(source, "recv") and hasattr(source, "kind")):
+            raise TypeError("source must have 'kind' and an 'async recv()' (e.g. an aiortc MediaStreamTrack)")
+        if self._declared is not None:
+            self._input_track(name, operation)
+        link = self._require_ready(operation)
+        track = self._input_track(name, operation)
+        if track.kind is not TrackKind.VIDEO:
+            raise NotImplementedError("audio input tracks are not supported by this SDK yet")
+        if source is not None and getattr(source, "kind", None) != track.kind.value:
+            raise ValueError(
+                f"source kind {source.kind!r} does not match track {name!r} ({track.kind.value})"
+            )
+        if not track.published:
+            await self._claim(link, track, operation)
+        track.wanted = True
+        track.ever_published = True
+        if source is not None:
+            self._stop_pump(track)
+            assert self._loop is not None
+            track.source_task = self._loop.create_task(
+                self._pump(track, source), name=f"reactor_sdk:source:{name}"
+            )
+        return track
+
+    async def _claim(self, link: PeerLink, track: Track, operation: str) -> None:
+        reply = await link.request(
+            Channel.CONTROL, PublishTrack(track.name), timeout=REQUEST_TIMEOUT_S, operation=operation
+        )
+        payload = reply.payload
+        if isinstance(payload, ErrorMessage):
+            raise ReactorError(
+                payload.code,
+                f"publish_track({track.name!r}) refused ({payload.code}): {payload.message}",
+                component="gpu",
+                operation=operation,
+            )
+        if payload is not None and not isinstance(payload, PublishTrackResponse):
+            raise DecodeError(
+                f"unexpected reply {type(payload).__name__} to publish_track",
+                component="gpu",
+                operation=operation,
+            )
+        if link is not self._link or link.closing:
+            raise DisconnectedError("the connection closed while publishing", operation=operation)
+        link.attach_input(track.name, track.feed)
+        track.published = True
+
+    async def _republish(self, link: PeerLink) -> None:
+        """After a reconnect: claim every input the app had published; refusals are emitted."""
+        for track in list(self._tracks.values()):
+            if not track.wanted or track.published or link is not self._link:
+                continue
+            try:
+                await self._claim(link, track, "publish_track")
+            except ReactorError as exc:
+                if link is self._link and track.wanted:
+                    self._emit_error(exc)
+
+    async def _pump(self, track: Track, source: Any) -> None:
+        """Copy frames from an app's media source into the track until stopped or ended."""
+        try:
+            while True:
+                frame = await source.recv()
+                if track.published and self._input_live() and isinstance(frame, av.VideoFrame):
+                    track.feed.put(frame)
+        except asyncio.CancelledError:
+            raise
+        except MediaStreamError:
+            logger.info("the source of track %r ended", track.name)
+        except Exception:
+            logger.exception("reading the source of track %r failed; it is no longer sent", track.name)
+
+    @staticmethod
+    def _stop_pump(track: Track) -> None:
+        task, track.source_task = track.source_task, None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+    def unpublish_track(self, name: str) -> Completed:
+        """Stop sending input ``name`` and free its slot. Acts at once and returns an
+        already-completed awaitable (``await`` it or not); never raises (failures are logged)."""
+        try:
+            track = self._tracks.get(name)
+            if track is None or track.direction is not TrackDirection.SENDONLY:
+                logger.warning("unpublish_track(%r): no such input track", name)
+                return Completed()
+            was_published = track.published
+            track.wanted = False
+            track.published = False
+            self._stop_pump(track)
+            link = self._link
+            if link is not None:
+                link.detach_input(name)
+                if was_published and link.ready and not link.closing:
+                    link.notify(Channel.CONTROL, UnpublishTrack(name), operation="unpublish_track")
+        except Exception as exc:
+            logger.warning("unpublish_track(%r) failed: %s", name, exc)
+        return Completed()
+
+    # ==========================================================================================
+    # uploads
+
+    async def upload_file(
+        self, file: Any, *, name: str | None = None, mime_type: str | None = None
+    ) -> FileRef:
+        """Upload a file into the session; returns its :class:`FileRef` once the bytes are stored.
+
+        ``file``: a path (``str`` / ``os.PathLike``), ``bytes`` / ``bytearray`` / ``memoryview``,
+        or a binary file object (a text-mode file raises ``TypeError``). The name comes from
+        ``name``, the path's basename or the file object's ``.name``, else ``"upload"``; the MIME
+        type from ``mime_type``, else guessed from the name, else ``application/octet-stream``.
+        Requires ``READY``; an empty file raises ``InvalidStateError``. A file over the server's
+        limit raises ``BadRequestError`` with ``status`` 413.
+        """
+        operation = "upload_file"
+        self._check_open(operation)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError("name must be a non-empty string")
+        self._require_ready(operation)
+        data, inferred = await read_upload(file)
+        file_name = name or inferred or "upload"
+        mime = mime_type or upload_mime_type(file_name)
+        if not data:
+            raise InvalidStateError(
+                f"cannot upload {file_name!r}: the file is empty", component="api", operation=operation
+            )
+        session = self._session
+        assert session is not None
+        async with self._api() as api:
+            upload_id, url = await api.create_upload(
+                session.session_id,
+                {"name": file_name, "size": len(data), "mime_type": mime},
+                operation=operation,
+            )
+            await api.put_upload(self._upload_url(url), data, mime, operation=operation)
+        ref = FileRef(upload_id, file_name, mime, len(data))
+        link = self._require_ready(operation)
+        link.notify(
+            Channel.CONTROL,
+            FileUploaded(ref.upload_id, ref.name, ref.mime_type, ref.size),
+            operation=operation,
+        )
+        return ref
+
+    def _upload_url(self, url: str) -> str:
+        """A relative presigned URL is made absolute against ``api_url``; in local mode the URL's
+        origin is replaced by ``api_url``'s (port forwarding, proxies)."""
+        parsed = httpx.URL(url)
+        base = httpx.URL(self.api_url)
+        if not parsed.is_absolute_url:
+            return str(base.join(url))
+        if self.local:
+            return str(parsed.copy_with(scheme=base.scheme, host=base.host, port=base.port))
+        return url
 
 
 # ==============================================================================================

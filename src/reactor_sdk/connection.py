@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
@@ -23,6 +24,12 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.stats import (
+    RTCInboundRtpStreamStats,
+    RTCOutboundRtpStreamStats,
+    RTCRemoteInboundRtpStreamStats,
+    RTCTransportStats,
+)
 
 from reactor_protocol import codec_v1_protobuf as codec
 from reactor_protocol.errors import DecodeError as WireDecodeError
@@ -37,6 +44,16 @@ from reactor_sdk.errors import (
     TransportError,
 )
 from reactor_sdk.frame_reader import FrameReader, FrameSinks, TrackDrainer
+from reactor_sdk.stats import (
+    AUDIO_CLOCK_RATE,
+    VIDEO_CLOCK_RATE,
+    ConnectionStats,
+    InboundStream,
+    OutboundStream,
+    StatsSampler,
+    selected_pair,
+)
+from reactor_sdk.tracks import InputFeed, PushedVideoTrack
 
 logger = logging.getLogger("reactor_sdk")
 
@@ -116,8 +133,13 @@ class PeerLink:
         sinks: FrameSinks,
         on_envelope: Callable[[PeerLink, Envelope], None],
         on_lost: Callable[[PeerLink, str], None],
+        on_track: Callable[[PeerLink, TrackSpec, str | None], None] | None = None,
     ) -> None:
         self.tracks = tuple(tracks)
+        self._on_track_started = on_track
+        self._inputs: dict[str, PushedVideoTrack] = {}
+        self.user_sampler = StatsSampler()
+        self.report_sampler = StatsSampler()
         self._request_ids = request_ids
         self._sinks = sinks
         self._on_envelope = on_envelope
@@ -229,9 +251,15 @@ class PeerLink:
         self._on_lost(self, reason)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        spec = next((s for s, t in self._transceivers if t.receiver.track is track), None)
-        if spec is None or spec.direction != "recvonly":
+        found = next(((s, t) for s, t in self._transceivers if t.receiver.track is track), None)
+        if found is None or found[0].direction != "recvonly":
             return
+        spec, transceiver = found
+        if self._on_track_started is not None:
+            try:
+                self._on_track_started(self, spec, transceiver.mid)
+            except Exception:
+                logger.exception("track callback for %r raised", spec.name)
         if spec.kind == "video":
             reader = FrameReader(spec.name, track, self._sinks)
             self.readers[spec.name] = reader
@@ -254,6 +282,126 @@ class PeerLink:
                     future.set_result(env)
                 return
         self._on_envelope(self, env)
+
+    # ------------------------------------------------------------------------------------------
+    # statistics
+
+    async def stats(self, sampler: StatsSampler) -> ConnectionStats:
+        """A snapshot of this connection; bitrates and frame rates relative to ``sampler``'s
+        previous sample."""
+        report = await self.pc.getStats()
+        bytes_rx = bytes_tx = packets_rx = packets_tx = 0
+        for item in report.values():
+            if isinstance(item, RTCTransportStats):
+                bytes_rx += item.bytesReceived
+                bytes_tx += item.bytesSent
+                packets_rx += item.packetsReceived
+                packets_tx += item.packetsSent
+        frames = {name: reader.received for name, reader in self.readers.items()}
+        incoming, outgoing, fps = sampler.rates(time.monotonic(), bytes_rx, bytes_tx, frames)
+        inbound: list[InboundStream] = []
+        outbound: list[OutboundStream] = []
+        rtts: list[float] = []
+        lost_total = received_total = 0
+        jitters: list[float] = []
+        for spec, transceiver in self._transceivers:
+            if spec.direction == "recvonly":
+                received = lost = None
+                jitter = None
+                for item in (await transceiver.receiver.getStats()).values():
+                    if isinstance(item, RTCInboundRtpStreamStats):
+                        received, lost = item.packetsReceived, item.packetsLost
+                        clock = VIDEO_CLOCK_RATE if spec.kind == "video" else AUDIO_CLOCK_RATE
+                        jitter = item.jitter / clock
+                if received is not None and lost is not None:
+                    received_total += received
+                    lost_total += max(0, lost)
+                if jitter is not None:
+                    jitters.append(jitter)
+                reader = self.readers.get(spec.name)
+                inbound.append(
+                    InboundStream(
+                        track_name=spec.name,
+                        kind=spec.kind,
+                        mid=transceiver.mid,
+                        packets_received=received,
+                        packets_lost=lost,
+                        jitter_s=jitter,
+                        frames_received=reader.received if reader else 0,
+                        frames_per_second=fps.get(spec.name),
+                        frames_dropped_by_handler=reader.dropped if reader else 0,
+                    )
+                )
+            else:
+                sent_packets = sent_bytes = None
+                for item in (await transceiver.sender.getStats()).values():
+                    if isinstance(item, RTCOutboundRtpStreamStats):
+                        sent_packets, sent_bytes = item.packetsSent, item.bytesSent
+                    elif isinstance(item, RTCRemoteInboundRtpStreamStats):
+                        rtts.append(item.roundTripTime)
+                track = self._inputs.get(spec.name)
+                outbound.append(
+                    OutboundStream(
+                        track_name=spec.name,
+                        kind=spec.kind,
+                        mid=transceiver.mid,
+                        packets_sent=sent_packets,
+                        bytes_sent=sent_bytes,
+                        frames_pushed=track.sent if track is not None else 0,
+                    )
+                )
+        pair = selected_pair(self.pc)
+        primary = self._sinks.primary
+        return ConnectionStats(
+            timestamp_ms=int(time.time() * 1000),
+            rtt_ms=sum(rtts) / len(rtts) * 1000 if rtts else None,
+            jitter_s=max(jitters) if jitters else None,
+            packet_loss_ratio=(
+                lost_total / (lost_total + received_total) if lost_total + received_total else None
+            ),
+            incoming_bitrate_bps=incoming,
+            outgoing_bitrate_bps=outgoing,
+            frames_per_second=fps.get(primary) if primary is not None else None,
+            candidate_type=pair.local_candidate_type if pair else None,
+            candidate_pair_state=pair.state if pair else None,
+            packets_received=packets_rx,
+            packets_lost=lost_total if received_total else None,
+            packets_sent=packets_tx,
+            bytes_received=bytes_rx,
+            bytes_sent=bytes_tx,
+            inbound=inbound,
+            outbound=outbound,
+            candidate_pairs=[pair] if pair else [],
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # input media
+
+    def mid_of(self, name: str) -> str | None:
+        return next((t.mid for s, t in self._transceivers if s.name == name), None)
+
+    def attach_input(self, name: str, feed: InputFeed) -> None:
+        """Start sending ``feed`` on the sendonly transceiver of input ``name`` (no renegotiation)."""
+        if self.closing:
+            return
+        track = self._inputs.get(name)
+        if track is not None:
+            track.set_feed(feed)
+            return
+        transceiver = next(
+            (t for s, t in self._transceivers if s.name == name and s.direction == "sendonly"), None
+        )
+        if transceiver is None:
+            return
+        track = PushedVideoTrack(feed)
+        self._inputs[name] = track
+        transceiver.sender.replaceTrack(track)
+
+    def detach_input(self, name: str) -> None:
+        """Stop sending input ``name``; its track stays attached, idle."""
+        track = self._inputs.get(name)
+        if track is not None:
+            track.set_feed(None)
 
     # ------------------------------------------------------------------------------------------
     # sending
@@ -321,6 +469,9 @@ class PeerLink:
         """Close the peer connection; pending requests fail with ``error()`` (default: aborted)."""
         self.closing = True
         self.fail_pending(error or (lambda: DisconnectedError("connection closed")))
+        for track in self._inputs.values():
+            track.stop()
+        self._inputs.clear()
         try:
             await self.pc.close()
         except Exception:
@@ -334,6 +485,9 @@ class PeerLink:
     def close_media_now(self) -> None:
         """Synchronous part of teardown for ``Reactor.close()``: stop readers, join threads."""
         self.closing = True
+        for track in self._inputs.values():
+            track.stop()
+        self._inputs.clear()
         for reader in self.readers.values():
             reader.close_now()
         for drainer in self._drainers:

@@ -52,8 +52,11 @@ class Listener:
 
     fn: Handler
     only: frozenset[Any] | None = None
+    where: Callable[[Any], bool] | None = None
 
     def accepts(self, value: Any) -> bool:
+        if self.where is not None and not self.where(value):
+            return False
         return self.only is None or value in self.only
 
 
@@ -64,12 +67,19 @@ class EventEmitter:
         self._listeners: dict[str, list[Listener]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def add(self, event: str, fn: Handler, only: Collection[Any] | None = None) -> None:
-        """Register ``fn``; registering the same function twice for one event has no effect."""
+    def add(
+        self,
+        event: str,
+        fn: Handler,
+        only: Collection[Any] | None = None,
+        where: Callable[[Any], bool] | None = None,
+    ) -> None:
+        """Register ``fn``; registering the same function twice for one event has no effect.
+        ``only`` limits it to some payload values, ``where`` to payloads the predicate accepts."""
         listeners = self._listeners.setdefault(event, [])
         if any(lst.fn is fn for lst in listeners):
             return
-        listeners.append(Listener(fn, None if only is None else frozenset(only)))
+        listeners.append(Listener(fn, None if only is None else frozenset(only), where))
 
     def remove(self, event: str, fn: Handler) -> None:
         """Unregister ``fn``; unknown functions are ignored."""

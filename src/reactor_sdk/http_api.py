@@ -220,6 +220,44 @@ class ApiClient:
         )
 
     # ------------------------------------------------------------------------------------------
+    # uploads (PROTOCOL.md §7)
+
+    async def create_upload(
+        self, session_id: str, body: Mapping[str, Any], *, operation: str
+    ) -> tuple[str, str]:
+        """``POST /sessions/{id}/uploads``: an upload slot, ``(presigned_id, presigned_url)``."""
+        data = _object(
+            await self.request_json(
+                "POST",
+                f"/sessions/{session_id}/uploads",
+                what="create upload",
+                operation=operation,
+                json_body=dict(body),
+                send_body=True,
+            ),
+            what="create upload",
+            operation=operation,
+        )
+        upload_id, url = data.get("presigned_id"), data.get("presigned_url")
+        if not isinstance(upload_id, str) or not upload_id or not isinstance(url, str) or not url:
+            raise DecodeError(
+                "upload response lacks presigned_id or presigned_url", component="api", operation=operation
+            )
+        return upload_id, url
+
+    async def put_upload(self, url: str, data: bytes, mime_type: str, *, operation: str) -> None:
+        """``PUT`` the raw bytes to the presigned URL: ``Content-Type`` only, no ``Authorization``,
+        no version headers."""
+        try:
+            response = await self._http.request("PUT", url, content=data, headers={"content-type": mime_type})
+        except httpx.TimeoutException as exc:
+            raise NetworkError(f"upload: request timed out ({exc!r})", operation=operation) from exc
+        except httpx.HTTPError as exc:
+            raise NetworkError(f"upload: {exc!r}", operation=operation) from exc
+        if not response.is_success:
+            raise _status_error(response, what="upload", operation=operation)
+
+    # ------------------------------------------------------------------------------------------
     # signalling (per-connection routes, PROTOCOL.md §3.1)
 
     @staticmethod
@@ -346,7 +384,12 @@ def _retry_after_ms(response: httpx.Response) -> float | None:
 
 def _status_error(response: httpx.Response, *, what: str, operation: str) -> ReactorError:
     status = response.status_code
-    if status == 426:
+    if status == 413:
+        message = (
+            f"{what}: the file is larger than the server accepts (HTTP 413, its upload size limit): "
+            f"{_body_text(response)}"
+        )
+    elif status == 426:
         message = f"client API version too old ({what}): {_body_text(response)}"
     elif status == 501:
         message = f"server does not support client API version ({what}): {_body_text(response)}"
