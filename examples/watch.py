@@ -17,12 +17,14 @@ from reactor_sdk import Reactor, ReactorStatus
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--model", default="world", help="the model the server runs")
+    parser.add_argument("--prompt", default="a forest at dawn", help="sent as set_prompt when the model has it")
     parser.add_argument("--out", default="frame.png")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: until Ctrl-C)")
     args = parser.parse_args()
 
     latest = {}
-    reactor = Reactor("probe", local=True, api_url=args.url, ice_host_addresses=["127.0.0.1"])
+    reactor = Reactor(args.model, local=True, api_url=args.url, ice_host_addresses=["127.0.0.1"])
 
     @reactor.on_frame
     def on_frame(frame):  # type: ignore[no-untyped-def]
@@ -34,6 +36,8 @@ async def main() -> None:
         print(f"status: {status.value}")
 
     async with reactor:
+        if args.model == "world":
+            await reactor.send_command("set_prompt", {"prompt": args.prompt})
         started = time.monotonic()
         while not args.seconds or time.monotonic() - started < args.seconds:
             await asyncio.sleep(1)

@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-MODEL=${MODEL:-probe}
+MODEL=${MODEL:-world}
 .venv/bin/openreactor serve --model "$MODEL" --ice-host 127.0.0.1 --port 8080 --log-level warning &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -sf http://127.0.0.1:8080/health >/dev/null && break; sleep 0.2; done
-.venv/bin/python examples/watch.py --url http://127.0.0.1:8080 --out openreactor-frame.png "$@"
+.venv/bin/python examples/watch.py --model "$MODEL" --url http://127.0.0.1:8080 --out openreactor-frame.png "$@"

@@ -17,7 +17,7 @@ from openreactor.models.loader import ModelNotFoundError, load_model
 from openreactor.models.schema import openapi_document
 from openreactor.settings import Settings, default_state_dir
 
-DEFAULT_MODEL = "probe"
+DEFAULT_MODEL = "world"
 _DEFAULTS = Settings()
 
 
@@ -89,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--debug-endpoints", action="store_true", help="serve GET /debug/resources (resource counts)"
     )
+    serve.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="allow browser calls from this origin (repeatable; '*' allows any)",
+    )
+    serve.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate: serve HTTPS")
+    serve.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key for --tls-cert")
+    serve.add_argument("--no-playground", action="store_true", help="do not serve the browser playground at /")
     serve.add_argument("--log-level", default="info")
 
     sub.add_parser("models", help="list the built-in models")
@@ -134,7 +145,14 @@ def serve(args: argparse.Namespace) -> int:
         max_upload_bytes=int(args.max_upload_mb * 2**20),
         negotiation_timeout_s=args.negotiation_timeout,
         debug_endpoints=args.debug_endpoints,
+        cors_origins=tuple(args.cors_origins),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        playground=not args.no_playground,
     )
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        print("openreactor: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -152,6 +170,8 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=args.log_level.lower(),
         timeout_graceful_shutdown=10,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
     return 0
 
