@@ -1,6 +1,6 @@
 """Watch a model's video with our Python SDK: save the newest frame as a PNG once a second.
 
-    python examples/watch.py --url http://127.0.0.1:8080 --out frame.png [--seconds 30]
+python examples/watch.py --url http://127.0.0.1:8080 --out frame.png [--seconds 30]
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default="http://127.0.0.1:8080")
     parser.add_argument("--model", default="world", help="the model the server runs")
-    parser.add_argument("--prompt", default="a forest at dawn", help="sent as set_prompt when the model has it")
+    parser.add_argument(
+        "--prompt", default="a forest at dawn", help="sent as set_prompt when the model has it"
+    )
     parser.add_argument("--out", default="frame.png")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: until Ctrl-C)")
     args = parser.parse_args()
@@ -44,7 +46,9 @@ async def main() -> None:
             frame = latest.get("frame")
             if frame is not None:
                 Image.fromarray(frame).save(args.out)
-                print(f"{latest['count']} frames, newest {frame.shape[1]}x{frame.shape[0]} saved to {args.out}")
+                print(
+                    f"{latest['count']} frames, newest {frame.shape[1]}x{frame.shape[0]} saved to {args.out}"
+                )
 
 
 if __name__ == "__main__":

@@ -11,3 +11,5 @@ PY=${PYTHON:-python3}
 .interop-venv/bin/pip install -q --upgrade pip
 .interop-venv/bin/pip install -q 'reactor-sdk==1.13.0' numpy
 bash scripts/runtime_venv.sh
+# torch (CPU) for the torch example model's test; this machine kind ships the 2.13.0 CPU wheel locally.
+.venv/bin/pip install -q 'torch==2.13.0'

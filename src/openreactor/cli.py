@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate: serve HTTPS")
     serve.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key for --tls-cert")
-    serve.add_argument("--no-playground", action="store_true", help="do not serve the browser playground at /")
+    serve.add_argument(
+        "--no-playground", action="store_true", help="do not serve the browser playground at /"
+    )
     serve.add_argument("--log-level", default="info")
 
     sub.add_parser("models", help="list the built-in models")

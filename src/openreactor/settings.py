@@ -62,6 +62,13 @@ class Settings:
     """Parent of the per-session upload folders; ``None`` = a fresh temporary folder per server."""
     debug_endpoints: bool = False
     """Serve ``GET /debug/resources`` (resource counts for leak tests)."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API cross-origin (PROTOCOL.md §2.1); ``"*"`` allows any."""
+    tls_cert: Path | None = None
+    """PEM certificate (chain) for HTTPS; with ``tls_key``, uvicorn serves TLS."""
+    tls_key: Path | None = None
+    playground: bool = True
+    """Serve the browser playground at ``/``."""
 
     def model_options(self) -> dict[str, Any]:
         """The options the CLI passes to the model's constructor (only those that were set)."""

@@ -8,9 +8,18 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from openreactor.auth.access import CloudAuth
-from openreactor.http import routes_cloud, routes_debug, routes_local, routes_signalling, routes_uploads
+from openreactor.http import (
+    routes_cloud,
+    routes_debug,
+    routes_local,
+    routes_playground,
+    routes_signalling,
+    routes_uploads,
+)
 from openreactor.http.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from openreactor.models.api import Model
 from openreactor.models.loader import load_model
@@ -20,6 +29,32 @@ from openreactor.settings import Settings
 from reactor_rtc import set_host_addresses
 
 log = logging.getLogger(__name__)
+
+CORS_METHODS = ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Reactor-API-Version",
+    "Reactor-API-Accept-Version",
+    "Reactor-WebRTC-Version",
+    "Reactor-API-Key",
+]
+"""What browsers may send cross-origin (PROTOCOL.md §2.1), the raw upload ``PUT`` included."""
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
+    ]
 
 
 def create_app(settings: Settings, model: Model | None = None) -> Starlette:
@@ -47,7 +82,9 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
             *routes_signalling.routes,
             *routes_uploads.routes,
             *(routes_debug.routes if settings.debug_endpoints else []),
+            *(routes_playground.routes if settings.playground else []),
         ],
+        middleware=_middleware(settings),
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

@@ -1,61 +1,247 @@
-"""Runs one model for one session: paces its frames, applies commands between frames.
+"""Runs one model for one session: generation, pacing, commands and hooks.
 
-All calls into the model (hooks, command handlers, ``next_frame``) happen on one worker thread
-owned by the runner, so the model needs no locking and never blocks the event loop. Frame ``n``
-is due at ``start + n / fps``; a runner that falls behind rebases its clock instead of bursting
-to catch up (a burst would only queue frames ahead of the encoders).
+Two halves:
+
+* :class:`ModelDriver` is everything that touches the model, synchronously, on one worker
+  thread: hooks, command handlers, resuming the generation loop, converting what it yields into
+  RGB frames. The model never needs locking and never blocks the event loop.
+  :mod:`openreactor.testing` drives it directly.
+* :class:`ModelRunner` lives on the event loop. It feeds the driver the session's events (commands,
+  clients coming and going, uploads) in arrival order, and hands generated frames to a
+  :class:`~openreactor.models.playout.PlayoutBuffer` of one chunk that paces them into the
+  session's :class:`FrameSlot`. While the buffer is full the generator is not resumed, and it is
+  resumed just early enough (from measured generation time) for its output to be ready when the
+  buffer runs dry. Events that arrive while generation is paused are applied at once: commands
+  never wait for a frame that nobody needs yet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from openreactor.models.api import CommandError, Frame, Message, Model
+from openreactor.models.api import CommandError, Frame, Message, Model, UploadedFile
+from openreactor.models.arguments import snake_case, to_wire
 from openreactor.models.frame_slot import FrameSlot
-from openreactor.models.schema import CommandValidator
+from openreactor.models.outputs import to_frames
+from openreactor.models.playout import PlayoutBuffer
+from openreactor.models.schema import CommandValidator, component_schemas
 
 log = logging.getLogger(__name__)
 
+HookName = Literal["client_connected", "client_disconnected", "file_uploaded"]
 
-class _Context:
+
+@dataclass(frozen=True, slots=True)
+class CommandCall:
+    """A validated command (JSON arguments, files resolved) on its way to the model."""
+
+    name: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HookCall:
+    """A session event for one of the model's hooks."""
+
+    hook: HookName
+    arg: Any
+
+
+ModelEvent = CommandCall | HookCall
+CommandResult = Message | None | CommandError
+
+
+def as_message(model: Model, value: Any) -> Message | None:
+    """A handler's return value or a broadcast as a :class:`Message`; ``TypeError`` if undeclared."""
+    if value is None or isinstance(value, Message):
+        return value
+    declared = model.message_types()
+    wire_type = snake_case(type(value).__name__)
+    if declared.get(wire_type) is not type(value):
+        raise TypeError(
+            f"{type(value).__name__} is not a declared message: list it in {type(model).__name__}.messages"
+        )
+    return Message(wire_type, to_wire(value))
+
+
+class RunnerContext:
     """The :class:`~openreactor.models.api.ModelContext` a runner hands to its model."""
 
     def __init__(
         self,
+        model: Model,
         session_id: str,
         broadcast: Callable[[Message], None],
         input_frame: Callable[[str], Frame | None],
     ) -> None:
+        self._model = model
         self._session_id = session_id
         self._broadcast = broadcast
         self._input_frame = input_frame
         self.frame_index = 0
+        self.client_count = 0
 
     @property
     def session_id(self) -> str:
         return self._session_id
 
-    def broadcast(self, message: Message) -> None:
-        self._broadcast(message)
+    def broadcast(self, message: Any) -> None:
+        converted = as_message(self._model, message)
+        if converted is None:
+            raise TypeError("broadcast needs a Message or a declared message record, not None")
+        self._broadcast(converted)
 
     def input_frame(self, track: str) -> Frame | None:
         return self._input_frame(track)
 
 
+class ModelDriver:
+    """Calls into one model for one session; every method runs on the model's worker thread."""
+
+    def __init__(self, model: Model, ctx: RunnerContext, validator: CommandValidator) -> None:
+        self.model = model
+        self.ctx = ctx
+        self._validator = validator
+        self._specs = model.command_specs()
+        self._generator: Iterator[Any] | AsyncIterator[Any] | None = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self.frame_index = 0
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a sync or async model function (async ones run on this thread's own loop)."""
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            if self._aloop is None:
+                self._aloop = asyncio.new_event_loop()
+            return self._aloop.run_until_complete(result)
+        return result
+
+    def start(self) -> None:
+        """Reset the state fields, then ``on_session_start``."""
+        self.model.reset_state()
+        self._call(self.model.on_session_start, self.ctx)
+
+    def apply(self, event: ModelEvent) -> CommandResult:
+        """Run one command (its reply, or the error to send) or one hook (``None``)."""
+        if isinstance(event, HookCall):
+            self._hook(event)
+            return None
+        spec = self._specs.get(event.name)
+        try:
+            if spec is None:
+                result = self._call(self.model.on_command, event.name, event.data)
+            elif spec.state_field is not None:
+                args = self._validator.to_arguments(event.name, event.data)
+                setattr(self.model, spec.state_field, args[spec.state_field])
+                result = None
+            else:
+                args = self._validator.to_arguments(event.name, event.data)
+                result = self._call(getattr(self.model, spec.method), **args)
+            return as_message(self.model, result)
+        except CommandError as exc:
+            return exc
+        except Exception as exc:  # a handler bug refuses the command, it doesn't end the session
+            log.exception("command %s failed", event.name)
+            return CommandError("internal_error", f"{event.name} failed: {type(exc).__name__}: {exc}")
+
+    def _hook(self, event: HookCall) -> None:
+        if event.hook == "client_connected":
+            self.ctx.client_count += 1
+            fn: Callable[..., Any] = self.model.on_client_connected
+        elif event.hook == "client_disconnected":
+            self.ctx.client_count = max(0, self.ctx.client_count - 1)
+            fn = self.model.on_client_disconnected
+        else:
+            fn = self.model.on_file_uploaded
+        try:
+            self._call(fn, self.ctx, event.arg)
+        except Exception:  # like a handler bug: logged, the session goes on
+            log.exception("hook on_%s of %s failed", event.hook, self.model.name)
+
+    def produce(self) -> list[Frame | None]:
+        """Resume generation once: the frames of its next output (``[None]`` for an idle tick).
+
+        A loop that returns is restarted (that call is an idle tick). Raises what the model raised.
+        """
+        self.ctx.frame_index = self.frame_index
+        if self._generator is None:
+            self._generator = self.model.generate(self.ctx)
+        try:
+            if isinstance(self._generator, AsyncIterator):
+                output = self._call(self._generator.__anext__)
+            else:
+                output = next(self._generator)
+        except (StopIteration, StopAsyncIteration):
+            self._generator = None
+            output = None
+        frames = to_frames(output)
+        self.frame_index += len(frames)
+        return frames
+
+    def step(self, events: list[ModelEvent]) -> tuple[list[Frame | None], list[CommandResult]]:
+        """Apply ``events`` in order, then :meth:`produce`."""
+        results = [self.apply(e) for e in events]
+        return self.produce(), results
+
+    def finish(self, events: list[ModelEvent]) -> None:
+        """Apply the last hook events, close generation (its cleanup runs), ``on_session_end``."""
+        for event in events:
+            if isinstance(event, HookCall):
+                self.apply(event)
+        generator, self._generator = self._generator, None
+        try:
+            if isinstance(generator, AsyncIterator):
+                aclose = getattr(generator, "aclose", None)
+                if aclose is not None:
+                    self._call(aclose)
+            elif generator is not None:
+                close = getattr(generator, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            log.exception("closing the generation loop of %s failed", self.model.name)
+        try:
+            self._call(self.model.on_session_end, self.ctx)
+        finally:
+            if self._aloop is not None:
+                self._aloop.close()
+                self._aloop = None
+
+
 @dataclass(slots=True)
-class _PendingCommand:
-    name: str
-    data: dict[str, Any]
-    future: asyncio.Future[Message | None]
+class _Pending:
+    event: ModelEvent
+    future: asyncio.Future[Message | None] | None
+
+
+class _Timing:
+    """Recent generation times; the 90th percentile predicts the next one."""
+
+    def __init__(self, size: int = 30) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+
+    def add(self, seconds: float) -> None:
+        self._samples.append(seconds)
+
+    @property
+    def expected(self) -> float:
+        if not self._samples:
+            return 0.0
+        ordered = sorted(self._samples)
+        return ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
 
 
 class ModelRunner:
-    """Owns the model's loop task and worker thread for one session."""
+    """Owns the model's generation task, pacer and worker thread for one session."""
 
     def __init__(
         self,
@@ -72,19 +258,30 @@ class ModelRunner:
         self._on_message = on_message
         self._on_crash = on_crash
         self._loop = asyncio.get_running_loop()
-        self._ctx = _Context(session_id, self._broadcast_threadsafe, input_frame)
-        self._validator = CommandValidator(model.command_specs())
-        self._pending: list[_PendingCommand] = []
-        self._in_flight: list[_PendingCommand] = []
+        self._ctx = RunnerContext(model, session_id, self._broadcast_threadsafe, input_frame)
+        self._validator = CommandValidator(model.command_specs(), component_schemas(model))
+        self._driver = ModelDriver(model, self._ctx, self._validator)
+        self._pending: list[_Pending] = []
+        self._in_flight: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._timing = _Timing()
+        self._playout = PlayoutBuffer(model.fps, self._publish, self._wake.set)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model.name}")
         self._task: asyncio.Task[None] | None = None
         self.frames_generated = 0
+        """Frames published into the slot so far."""
 
     def _broadcast_threadsafe(self, message: Message) -> None:
         self._loop.call_soon_threadsafe(self._on_message, message)
 
+    def _publish(self, frame: Frame) -> None:
+        self.slot.publish(frame, self._loop.time())
+        self.frames_generated += 1
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"runner-{self._ctx.session_id}")
+
+    # -- events in ------------------------------------------------------------------------------
 
     def enqueue(self, name: str, data: dict[str, Any]) -> asyncio.Future[Message | None]:
         """Validate and queue a command; the future resolves once it was applied between two frames.
@@ -97,7 +294,7 @@ class ModelRunner:
         return self.submit(name, self.validate(name, data))
 
     def validate(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
-        """The arguments as the handler will get them (integers restored); raises ``invalid_command``."""
+        """The arguments as JSON (integers restored), or ``CommandError("invalid_command")``."""
         specs = self.model.command_specs()
         if name in specs:
             return self._validator.validate(name, data)
@@ -106,75 +303,111 @@ class ModelRunner:
         return data
 
     def submit(self, name: str, data: dict[str, Any]) -> asyncio.Future[Message | None]:
-        """Queue already validated arguments (see :meth:`validate`) for the next tick."""
+        """Queue already validated arguments (see :meth:`validate`) for the model."""
         future: asyncio.Future[Message | None] = self._loop.create_future()
-        self._pending.append(_PendingCommand(name, data, future))
+        self._queue(_Pending(CommandCall(name, data), future))
         return future
 
-    def _apply(self, command: _PendingCommand) -> Message | None | CommandError:
-        spec = self.model.command_specs().get(command.name)
-        try:
-            if spec is None:
-                return self.model.on_command(command.name, command.data)
-            result: Message | None = getattr(self.model, spec.method)(**command.data)
-            return result
-        except CommandError as exc:
-            return exc
-        except Exception as exc:  # a handler bug refuses the command, it doesn't end the session
-            log.exception("command %s failed", command.name)
-            return CommandError("internal_error", f"{command.name} failed: {type(exc).__name__}: {exc}")
+    def notify_client_connected(self, connection_id: int) -> None:
+        self._queue(_Pending(HookCall("client_connected", connection_id), None))
 
-    def _tick(
-        self, commands: list[_PendingCommand], index: int
-    ) -> tuple[Frame | None, list[Message | None | CommandError]]:
-        results = [self._apply(c) for c in commands]
-        self._ctx.frame_index = index
-        frame = self.model.next_frame(self._ctx)
-        return frame, results
+    def notify_client_disconnected(self, connection_id: int) -> None:
+        self._queue(_Pending(HookCall("client_disconnected", connection_id), None))
+
+    def notify_file_uploaded(self, file: UploadedFile) -> None:
+        self._queue(_Pending(HookCall("file_uploaded", file), None))
+
+    def _queue(self, pending: _Pending) -> None:
+        self._pending.append(pending)
+        self._wake.set()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _take(self) -> list[_Pending]:
+        taken, self._pending = self._pending, []
+        self._in_flight = taken
+        return taken
+
+    def _settle(self, taken: list[_Pending], results: list[CommandResult]) -> None:
+        for pending, result in zip(taken, results, strict=True):
+            future = pending.future
+            if future is None or future.done():
+                continue
+            if isinstance(result, CommandError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        self._in_flight = []
+
+    async def _apply_pending(self) -> None:
+        taken = self._take()
+        events = [p.event for p in taken]
+        results = await self._loop.run_in_executor(
+            self._executor, lambda: [self._driver.apply(e) for e in events]
+        )
+        self._settle(taken, results)
+
+    async def _idle_until(self, seconds_left: Callable[[], float]) -> None:
+        """Apply events as they arrive until ``seconds_left()`` is no longer positive."""
+        while True:
+            if self._pending:
+                await self._apply_pending()
+                continue
+            delay = seconds_left()
+            if delay <= 0:
+                return
+            self._wake.clear()
+            # asyncio.timeout, not wait_for: 3.11's wait_for swallows a cancel that races a wake-up.
+            try:
+                async with asyncio.timeout(None if math.isinf(delay) else delay):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def _generate(self) -> None:
+        loop = self._loop
+        playout = self._playout
+        while True:
+            # Just in time: resume when the output will be needed, not before.
+            await self._idle_until(lambda: playout.resume_delay(self._timing.expected))
+            taken = self._take()
+            started = time.perf_counter()
+            frames, results = await loop.run_in_executor(
+                self._executor, self._driver.step, [p.event for p in taken]
+            )
+            self._timing.add(time.perf_counter() - started)
+            self._settle(taken, results)
+            # Back-pressure: the generator stays suspended while the buffer holds a chunk.
+            await self._idle_until(lambda: 0.0 if playout.empty else math.inf)
+            playout.put(frames)
 
     async def _run(self) -> None:
-        loop = self._loop
+        pacer: asyncio.Task[None] | None = None
         try:
-            await loop.run_in_executor(self._executor, self.model.on_session_start, self._ctx)
-            period = 1.0 / max(self.model.fps, 1e-3)
-            start = loop.time()
-            index = 0
-            while True:
-                delay = start + index * period - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                elif delay < -period:
-                    start = loop.time() - index * period
-                commands, self._pending = self._pending, []
-                self._in_flight = commands
-                frame, results = await loop.run_in_executor(self._executor, self._tick, commands, index)
-                for command, result in zip(commands, results, strict=True):
-                    if command.future.done():
-                        continue
-                    if isinstance(result, CommandError):
-                        command.future.set_exception(result)
-                    else:
-                        command.future.set_result(result)
-                if frame is not None:
-                    self.slot.publish(frame, loop.time())
-                    self.frames_generated += 1
-                index += 1
+            await self._loop.run_in_executor(self._executor, self._driver.start)
+            pacer = asyncio.create_task(self._playout.run(), name=f"pacer-{self._ctx.session_id}")
+            await self._generate()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("model %s crashed", self.model.name)
             self._fail_pending(CommandError("model_error", f"the model crashed: {exc}"))
             self._on_crash(exc)
+        finally:
+            if pacer is not None:
+                pacer.cancel()
+                await asyncio.gather(pacer, return_exceptions=True)
 
     def _fail_pending(self, error: CommandError) -> None:
-        for command in self._in_flight + self._pending:
-            if not command.future.done():
-                command.future.set_exception(error)
-        self._pending = []
+        """Fail every queued or in-flight command; queued hook events stay queued."""
+        for pending in self._in_flight + self._pending:
+            if pending.future is not None and not pending.future.done():
+                pending.future.set_exception(error)
+        self._pending = [p for p in self._pending if p.future is None]
         self._in_flight = []
 
     async def stop(self) -> None:
-        """Stop the loop, run the end hook, release the worker thread. Safe to call twice."""
+        """Stop generation, run the last hooks and the end hook, release the worker. Idempotent."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -183,8 +416,9 @@ class ModelRunner:
             except asyncio.CancelledError:
                 pass
             self._fail_pending(CommandError("session_ended", "the session ended"))
+            hooks, self._pending = [p.event for p in self._pending], []
             try:
-                await self._loop.run_in_executor(self._executor, self.model.on_session_end, self._ctx)
+                await self._loop.run_in_executor(self._executor, self._driver.finish, hooks)
             except Exception:
                 log.exception("on_session_end of %s failed", self.model.name)
         self.slot.close()

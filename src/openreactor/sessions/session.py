@@ -131,6 +131,8 @@ class Session:
             on_crash=self._crashed,
             input_frame=self.input_frame,
         )
+        self._announced: set[int] = set()
+        """Connection ids the model was told about with on_client_connected."""
         self._command_tail: dict[int, asyncio.Future[None]] = {}
         """Per connection: resolves once its latest command reached the model's queue (R-C6)."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -175,6 +177,7 @@ class Session:
         links = list(self.links.values())
         for link in links:
             link.send(Envelope.notification(Channel.CONTROL, SessionEnded(reason)))
+            self._client_left(link.connection_id)
         # Let the goodbye leave before the transports go (closing drops queued SCTP data).
         if links:
             await asyncio.sleep(0.05)
@@ -197,6 +200,16 @@ class Session:
         if self._on_closed is not None:
             self._on_closed(self)
 
+    async def _file_uploaded(self, upload_id: str) -> None:
+        deadline = self._loop.time() + self.settings.upload_resolve_timeout_s
+        try:
+            file = await self.uploads.resolve(upload_id, deadline)
+        except UnresolvedUploadError as exc:
+            log.info("no on_file_uploaded for %s: %s", upload_id, exc.message)
+            return
+        if not self.is_ending:
+            self._runner.notify_file_uploaded(file)
+
     def _crashed(self, exc: BaseException) -> None:
         for link in list(self.links.values()):
             link.send(
@@ -213,6 +226,9 @@ class Session:
         """A client connection (new, or re-offered on the same id) is live."""
         if self.is_closed:
             raise RuntimeError("session is closed")
+        if link.connection_id not in self._announced:
+            self._announced.add(link.connection_id)
+            self._runner.notify_client_connected(link.connection_id)
         self.links[link.connection_id] = link
         self._disarm_keepalive()
         self.state = SessionState.ACTIVE
@@ -222,12 +238,19 @@ class Session:
         if self.links.get(link.connection_id) is not link:
             return
         del self.links[link.connection_id]
+        self._client_left(link.connection_id)
         for track, holder in list(self.publishers.items()):
             if holder == link.connection_id:
                 self._release_input(track)
         if not self.links and not self.is_closed:
             self.state = SessionState.SUSPENDED
             self._arm_keepalive()
+
+    def _client_left(self, connection_id: int) -> None:
+        """The model's on_client_disconnected, once per on_client_connected."""
+        if connection_id in self._announced:
+            self._announced.discard(connection_id)
+            self._runner.notify_client_disconnected(connection_id)
 
     def _arm_keepalive(self) -> None:
         self._disarm_keepalive()
@@ -275,8 +298,11 @@ class Session:
                 if isinstance(payload, ClientStats):
                     self.last_client_stats[link.connection_id] = payload.stats
                 elif isinstance(payload, FileUploaded):
-                    # Recorded; the model's "file uploaded" hook (R-F2) will hang off this.
+                    slot = self.uploads.get(payload.upload_id)
+                    first = slot is not None and not slot.notified
                     known = self.uploads.mark_notified(payload.upload_id)
+                    if first:  # the model's on_file_uploaded, once per upload, once stored
+                        self._spawn(self._file_uploaded(payload.upload_id))
                     log.info(
                         "client %s uploaded %s (%s)",
                         link.connection_id,

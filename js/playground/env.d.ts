@@ -1,0 +1,2 @@
+// CSS imports in the playground (bundled by Vite).
+declare module "*.css";

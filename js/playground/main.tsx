@@ -1,0 +1,351 @@
+// The openreactor playground: live video, commands from the model's schema, uploads, webcam.
+import { useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { createRoot } from "react-dom/client";
+
+import {
+  ReactorProvider,
+  ReactorView,
+  WebcamStream,
+  isFileRef,
+  useReactor,
+  useReactorMessage,
+  useStats,
+  type FileRef,
+} from "@reactor-team/js-sdk";
+
+import "./style.css";
+
+interface JsonSchema {
+  type?: string | string[];
+  description?: string;
+  minimum?: number;
+  maximum?: number;
+  enum?: unknown[];
+  default?: unknown;
+  format?: string;
+  $ref?: string;
+  anyOf?: JsonSchema[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+}
+
+interface CommandSpec {
+  name: string;
+  summary: string;
+  properties: Record<string, JsonSchema>;
+  required: string[];
+}
+
+interface ModelInfo {
+  name: string;
+  description: string;
+  commands: CommandSpec[];
+  acceptsAny: boolean;
+  inputs: string[];
+}
+
+async function loadModel(): Promise<ModelInfo> {
+  const doc = (await (await fetch("/schema")).json()) as {
+    info?: { title?: string; description?: string };
+    paths?: Record<string, { post?: { operationId?: string; summary?: string; requestBody?: { content?: { "application/json"?: { schema?: JsonSchema } } } } }>;
+    "x-reactor"?: { tracks?: { name: string; direction: string }[]; accepts_any_command?: boolean };
+  };
+  const commands: CommandSpec[] = [];
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+    if (!path.startsWith("/events/") || !item.post) continue;
+    const schema = item.post.requestBody?.content?.["application/json"]?.schema ?? {};
+    commands.push({
+      name: item.post.operationId ?? path.slice("/events/".length),
+      summary: item.post.summary ?? "",
+      properties: schema.properties ?? {},
+      required: schema.required ?? [],
+    });
+  }
+  return {
+    name: doc.info?.title ?? "model",
+    description: doc.info?.description ?? "",
+    commands,
+    acceptsAny: doc["x-reactor"]?.accepts_any_command ?? commands.length === 0,
+    inputs: (doc["x-reactor"]?.tracks ?? []).filter((t) => t.direction === "in").map((t) => t.name),
+  };
+}
+
+function typeOf(schema: JsonSchema): string {
+  if (schema.$ref?.endsWith("ReactorUploadReference") || schema.format === "reactor-upload-reference") return "file";
+  if (schema.enum) return "enum";
+  if (schema.anyOf) {
+    const inner = schema.anyOf.find((s) => s.type !== "null");
+    return inner ? typeOf(inner) : "string";
+  }
+  const t = Array.isArray(schema.type) ? schema.type.find((x) => x !== "null") : schema.type;
+  return t ?? "string";
+}
+
+function Status(): ReactNode {
+  const { status, sessionId, reconnect, connect, disconnect } = useReactor((s) => ({
+    status: s.status,
+    sessionId: s.sessionId,
+    reconnect: s.reconnect,
+    connect: s.connect,
+    disconnect: s.disconnect,
+  }));
+  const stats = useStats();
+  useEffect(() => {
+    document.body.dataset.status = status;
+  }, [status]);
+  return (
+    <div className="bar">
+      <span className={`badge ${status}`}>{status}</span>
+      <span className="muted">{sessionId ? `session ${sessionId.slice(0, 8)}` : "no session"}</span>
+      {stats?.framesPerSecond !== undefined ? (
+        <span className="muted">
+          {stats.framesPerSecond.toFixed(0)} fps
+          {stats.incomingBitrate !== undefined ? ` · ${(stats.incomingBitrate / 1e6).toFixed(2)} Mbit/s` : ""}
+          {stats.rtt !== undefined ? ` · rtt ${stats.rtt.toFixed(0)} ms` : ""}
+        </span>
+      ) : null}
+      <span className="spacer" />
+      {status === "disconnected" && sessionId ? <button onClick={() => reconnect()}>Reconnect</button> : null}
+      {status === "disconnected" && !sessionId ? <button onClick={() => connect()}>Connect</button> : null}
+      {status === "ready" ? <button onClick={() => reconnect({ force: true })}>Reconnect</button> : null}
+      {status !== "disconnected" ? <button onClick={() => disconnect(true)}>Pause</button> : null}
+      {sessionId ? <button onClick={() => disconnect()}>End session</button> : null}
+    </div>
+  );
+}
+
+function Errors(): ReactNode {
+  const { lastError, clearError } = useReactor((s) => ({ lastError: s.lastError, clearError: s.clearError }));
+  if (!lastError) return null;
+  return (
+    <div className="error" role="alert">
+      <b>
+        [{lastError.component}:{lastError.code}]
+      </b>{" "}
+      {lastError.message}
+      {lastError.recoverable ? <span className="muted"> (recoverable)</span> : null}
+      <button className="link" onClick={clearError}>
+        dismiss
+      </button>
+    </div>
+  );
+}
+
+function PromptBox(): ReactNode {
+  const { sendCommand, status } = useReactor((s) => ({ sendCommand: s.sendCommand, status: s.status }));
+  const [prompt, setPrompt] = useState("a forest at dawn");
+  const submit = (e: FormEvent): void => {
+    e.preventDefault();
+    void sendCommand("set_prompt", { prompt });
+  };
+  return (
+    <form className="prompt" onSubmit={submit}>
+      <input name="prompt" value={prompt} onChange={(e) => setPrompt(e.target.value)} placeholder="Describe the scene…" />
+      <button disabled={status !== "ready"}>Send prompt</button>
+    </form>
+  );
+}
+
+function CommandForm({ command }: { command: CommandSpec }): ReactNode {
+  const { sendCommand, uploadFile, status } = useReactor((s) => ({ sendCommand: s.sendCommand, uploadFile: s.uploadFile, status: s.status }));
+  const [values, setValues] = useState<Record<string, unknown>>(() =>
+    Object.fromEntries(Object.entries(command.properties).map(([k, s]) => [k, s.default ?? (typeOf(s) === "boolean" ? false : "")])),
+  );
+  const [busy, setBusy] = useState(false);
+  const set = (k: string, v: unknown): void => setValues((old) => ({ ...old, [k]: v }));
+  const submit = async (e: FormEvent): Promise<void> => {
+    e.preventDefault();
+    const data: Record<string, unknown> = {};
+    for (const [k, schema] of Object.entries(command.properties)) {
+      const v = values[k];
+      if (v === "" || v === undefined) continue;
+      const t = typeOf(schema);
+      data[k] = t === "integer" ? Math.round(Number(v)) : t === "number" ? Number(v) : v;
+    }
+    setBusy(true);
+    try {
+      await sendCommand(command.name, data);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="command" onSubmit={(e) => void submit(e)}>
+      <div className="command-name" title={command.summary}>
+        {command.name}
+      </div>
+      {Object.entries(command.properties).map(([k, schema]) => {
+        const t = typeOf(schema);
+        const label = `${k}${command.required.includes(k) ? " *" : ""}`;
+        let input: ReactNode;
+        if (t === "boolean") {
+          input = <input type="checkbox" name={k} checked={Boolean(values[k])} onChange={(e) => set(k, e.target.checked)} />;
+        } else if (t === "enum") {
+          input = (
+            <select name={k} value={String(values[k] ?? "")} onChange={(e) => set(k, e.target.value)}>
+              <option value="" />
+              {(schema.enum ?? schema.anyOf?.find((s) => s.enum)?.enum ?? []).map((o) => (
+                <option key={String(o)}>{String(o)}</option>
+              ))}
+            </select>
+          );
+        } else if (t === "file") {
+          const ref = values[k];
+          input = (
+            <input
+              type="file"
+              name={k}
+              disabled={status !== "ready"}
+              onChange={(e) => {
+                const f = e.target.files?.[0];
+                if (f) void uploadFile(f).then((r) => set(k, r), () => undefined);
+              }}
+              title={isFileRef(ref) ? `${ref.name} (${ref.size} bytes)` : ""}
+            />
+          );
+        } else if (t === "integer" || t === "number") {
+          input = (
+            <input
+              type="number"
+              name={k}
+              step={t === "integer" ? 1 : "any"}
+              min={schema.minimum}
+              max={schema.maximum}
+              value={String(values[k] ?? "")}
+              onChange={(e) => set(k, e.target.value)}
+            />
+          );
+        } else if (t === "object" || t === "array") {
+          input = <input name={k} placeholder="JSON" value={String(values[k] ?? "")} onChange={(e) => set(k, safeJson(e.target.value))} />;
+        } else {
+          input = <input name={k} value={String(values[k] ?? "")} onChange={(e) => set(k, e.target.value)} />;
+        }
+        return (
+          <label key={k} title={schema.description}>
+            <span>{label}</span>
+            {input}
+          </label>
+        );
+      })}
+      <button disabled={status !== "ready" || busy}>Send {command.name}</button>
+    </form>
+  );
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function FreeCommand(): ReactNode {
+  const { sendCommand, uploadFile, status } = useReactor((s) => ({ sendCommand: s.sendCommand, uploadFile: s.uploadFile, status: s.status }));
+  const [name, setName] = useState("hello");
+  const [data, setData] = useState('{"text": "hi"}');
+  const [file, setFile] = useState<FileRef | undefined>();
+  const submit = (e: FormEvent): void => {
+    e.preventDefault();
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = JSON.parse(data || "{}") as Record<string, unknown>;
+    } catch {
+      parsed = { text: data };
+    }
+    void sendCommand(name, file ? { ...parsed, file } : parsed);
+  };
+  return (
+    <form className="command" onSubmit={submit}>
+      <div className="command-name">any command</div>
+      <label>
+        <span>name</span>
+        <input name="command" value={name} onChange={(e) => setName(e.target.value)} />
+      </label>
+      <label>
+        <span>data (JSON)</span>
+        <input name="data" value={data} onChange={(e) => setData(e.target.value)} />
+      </label>
+      <label>
+        <span>file</span>
+        <input
+          type="file"
+          name="file"
+          disabled={status !== "ready"}
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (f) void uploadFile(f).then(setFile, () => undefined);
+          }}
+        />
+      </label>
+      <button disabled={status !== "ready"}>Send {name || "command"}</button>
+    </form>
+  );
+}
+
+function Messages(): ReactNode {
+  const [lines, setLines] = useState<string[]>([]);
+  useReactorMessage((m) => setLines((old) => [JSON.stringify(m), ...old].slice(0, 20)));
+  return (
+    <div className="panel">
+      <h3>Messages from the model</h3>
+      {lines.length === 0 ? <div className="muted">none yet</div> : null}
+      <pre className="messages">{lines.join("\n")}</pre>
+    </div>
+  );
+}
+
+function App({ model }: { model: ModelInfo }): ReactNode {
+  const [webcam, setWebcam] = useState(false);
+  const hasPrompt = model.commands.some((c) => c.name === "set_prompt");
+  return (
+    <div className="page">
+      <header>
+        <h1>
+          openreactor <span className="muted">/</span> {model.name}
+        </h1>
+        <p className="muted">{model.description}</p>
+      </header>
+      <Status />
+      <Errors />
+      <div className="main">
+        <div className="stage">
+          <ReactorView className="video" videoObjectFit="contain" />
+          {webcam ? <WebcamStream track={model.inputs[0]!} className="webcam" /> : null}
+        </div>
+        <aside>
+          {hasPrompt ? <PromptBox /> : null}
+          {model.commands
+            .filter((c) => !(hasPrompt && c.name === "set_prompt"))
+            .map((c) => (
+              <CommandForm key={c.name} command={c} />
+            ))}
+          {model.acceptsAny ? <FreeCommand /> : null}
+          {model.inputs.length > 0 ? (
+            <label className="toggle">
+              <input type="checkbox" name="webcam" checked={webcam} onChange={(e) => setWebcam(e.target.checked)} /> Publish my camera as{" "}
+              <code>{model.inputs[0]}</code>
+            </label>
+          ) : null}
+          <Messages />
+        </aside>
+      </div>
+    </div>
+  );
+}
+
+async function main(): Promise<void> {
+  const root = createRoot(document.getElementById("root")!);
+  try {
+    const model = await loadModel();
+    root.render(
+      <ReactorProvider modelName={model.name} apiUrl={location.origin} local connectOptions={{ autoConnect: true }}>
+        <App model={model} />
+      </ReactorProvider>,
+    );
+  } catch (exc) {
+    root.render(<div className="error">cannot load the model schema: {String(exc)}</div>);
+  }
+}
+
+void main();

@@ -1,0 +1,3 @@
+"use client";
+export * from "./core.js";
+export * from "./react.js";

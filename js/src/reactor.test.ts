@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+
+import { FileRef, isFileRef } from "./fileRef.js";
+import { Reactor } from "./reactor.js";
+
+describe("Reactor (no network)", () => {
+  it("rejects unknown options naming the closest valid key", () => {
+    expect(() => new Reactor({ modelName: "m", jwtToken: "x" } as never)).toThrowError(/unknown option 'jwtToken'.*did you mean 'jwt'/);
+    expect(() => new Reactor({ modelName: "m", coordinatorUrl: "x" } as never)).toThrowError(TypeError);
+    expect(() => new Reactor({} as never)).toThrowError(/modelName/);
+  });
+
+  it("defaults to our own server and starts disconnected", () => {
+    const r = new Reactor({ modelName: "m" });
+    expect(r.apiUrl).toBe("http://localhost:8080");
+    expect(r.getStatus()).toBe("disconnected");
+    expect(r.getSessionId()).toBeUndefined();
+    expect(new Reactor({ modelName: "m", apiUrl: "http://h:1/" }).apiUrl).toBe("http://h:1");
+  });
+
+  it("refuses sends before ready with INVALID_STATE", async () => {
+    const r = new Reactor({ modelName: "m", local: true });
+    await expect(r.sendCommand("set_prompt", { prompt: "x" })).rejects.toMatchObject({ code: "INVALID_STATE", recoverable: false, component: "gpu" });
+    await expect(r.uploadFile(new Blob(["x"]))).rejects.toMatchObject({ code: "INVALID_STATE", component: "api" });
+    await expect(r.reconnect()).rejects.toMatchObject({ code: "INVALID_STATE" });
+  });
+
+  it("refuses API keys and missing tokens before any request", async () => {
+    const errors: string[] = [];
+    const r = new Reactor({ modelName: "m" });
+    r.on("error", (e) => void errors.push(e.code));
+    await expect(r.connect("rk_live_123")).rejects.toMatchObject({ code: "UNAUTHORIZED", message: expect.stringContaining("API key") as string });
+    await expect(r.connect()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    expect(errors).toEqual(["UNAUTHORIZED", "UNAUTHORIZED"]);
+    expect(r.getStatus()).toBe("disconnected");
+  });
+
+  it("maps a refused connection to NETWORK_ERROR (recoverable, api)", async () => {
+    const r = new Reactor({ modelName: "m", local: true, apiUrl: "http://127.0.0.1:9" });
+    const statuses: string[] = [];
+    r.on("statusChanged", (s) => void statuses.push(s));
+    await expect(r.connect()).rejects.toMatchObject({ code: "NETWORK_ERROR", recoverable: true, component: "api", operation: "connect" });
+    expect(statuses).toEqual(["connecting", "disconnected"]);
+  });
+
+  it("disconnect() is safe to repeat and emits no error", async () => {
+    const r = new Reactor({ modelName: "m" });
+    let errors = 0;
+    r.on("error", () => errors++);
+    await r.disconnect();
+    await r.disconnect(true);
+    expect(errors).toBe(0);
+  });
+});
+
+describe("FileRef", () => {
+  it("has the wire form and a brand that survives two bundles", () => {
+    const ref = new FileRef("u-1", "a.png", "image/png", 3);
+    expect(ref.toWire()).toEqual({ upload_id: "u-1", name: "a.png", mime_type: "image/png", size: 3 });
+    expect(JSON.parse(JSON.stringify({ nested: ref }))).toEqual({ nested: ref.toWire() });
+    expect(isFileRef(ref)).toBe(true);
+    expect(isFileRef({ ...ref })).toBe(true);
+    expect(isFileRef({ uploadId: "u" })).toBe(false);
+    expect(Object.isFrozen(ref)).toBe(true);
+  });
+});

@@ -1,0 +1,29 @@
+"""A generator-style model served for real: its chunks stream, and a crash in it ends the session."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from rtc_client import HEADERS, raw_client
+from test_model_crash import heard_the_crash
+
+from reactor_protocol.messages import Channel, Command, Envelope, Kind, Ping
+
+
+async def test_a_crash_in_generate_ends_the_session(server_factory) -> None:  # type: ignore[no-untyped-def]
+    with server_factory(model="generating_models:ChunkCrash", width=None, height=None, fps=None) as server:
+        async with raw_client(server.url) as first, raw_client(server.url, start=False) as second:
+            for c in (first, second):
+                c.send(Envelope.notification(Channel.CONTROL, Ping()))
+            first.send(Envelope(Channel.DATA, Kind.REQUEST, Command("crash", {}), "data_1"))
+            await heard_the_crash(first)
+            await heard_the_crash(second)
+            async with httpx.AsyncClient(base_url=server.url, headers=HEADERS) as http:
+                for _ in range(50):
+                    if (await http.get("/session")).status_code == 404:
+                        break
+                    await asyncio.sleep(0.1)
+                assert (await http.get("/session")).status_code == 404
+                assert (await http.post("/start_session", json={})).status_code == 200
+        assert "model chunk_crash crashed" in server.log()
