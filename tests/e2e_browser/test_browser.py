@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import skip_unless_ci
+
 REPO = Path(__file__).resolve().parents[2]
 JS = REPO / "js"
 NETNS_RUN = REPO.parent / "shared" / "tools" / "netns-run"
@@ -66,10 +68,10 @@ def test_chromium_e2e_netns_mdns(node_modules: None) -> None:
     """Chromium with mDNS candidate hiding on, on a non-loopback interface (no loopback flag)."""
     _need(CHROMIUM, "install Debian's chromium (apt-get install -y chromium)")
     if not os.access(NETNS_RUN, os.X_OK):
-        pytest.skip(f"{NETNS_RUN} is missing")
+        skip_unless_ci(f"{NETNS_RUN} is missing")
     probe = subprocess.run([str(NETNS_RUN), "true"], capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
-        pytest.skip(f"netns-run cannot create a network namespace here: {probe.stderr.strip()}")
+        skip_unless_ci(f"netns-run cannot create a network namespace here: {probe.stderr.strip()}")
     env_cmd = ["env", "E2E_ICE_HOST=127.0.0.2"]
     _run(
         [str(NETNS_RUN), *env_cmd, "node", "e2e/run.mjs", "--only", "coreProbe,coreWebcam,official"],

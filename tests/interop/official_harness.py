@@ -19,9 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from conftest import NETNS_RUN, REPO, official_python
+from conftest import NETNS_RUN, REPO, official_python, skip_unless_ci
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "netns_launcher.py"
@@ -53,7 +51,7 @@ def launch(
     """Run one scenario in a fresh namespace; return the launcher's report."""
     reason = _prerequisites()
     if reason is not None:
-        pytest.skip(reason)
+        skip_unless_ci(reason)
     cmd = [
         str(NETNS_RUN), sys.executable, str(LAUNCHER),
         "--client-python", str(official_python()), "--model", model,
