@@ -453,14 +453,19 @@ class Reactor:
             return
         if self._session is None:
             raise InvalidStateError("no session to reconnect to; call connect() first", operation="reconnect")
+        self._started = True
+        # The attempt is registered before the first await, so concurrent reconnect() calls
+        # (forced or not) join this one instead of racing it with overlapping re-offers.
+        task = loop.create_task(self._replace_link_and_reconnect(), name="reactor_sdk:reconnect")
+        self._attempt = task
+        await self._await_attempt(task, "reconnect")
+
+    async def _replace_link_and_reconnect(self) -> None:
         if self._link is not None:
             await self._drop_link(
                 lambda: AbortedError("connection replaced by reconnect()", operation="reconnect")
             )
-        self._started = True
-        task = loop.create_task(self._reconnect_flow(), name="reactor_sdk:reconnect")
-        self._attempt = task
-        await self._await_attempt(task, "reconnect")
+        await self._reconnect_flow()
 
     async def _await_attempt(self, task: asyncio.Task[None], operation: str) -> None:
         try:
