@@ -22,11 +22,12 @@ async def main() -> None:
         "--prompt", default="a forest at dawn", help="sent as set_prompt when the model has it"
     )
     parser.add_argument("--out", default="frame.png")
+    parser.add_argument("--ice-host", action="append", help="host address(es) our ICE may use (default: all but loopback)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: until Ctrl-C)")
     args = parser.parse_args()
 
     latest = {}
-    reactor = Reactor(args.model, local=True, api_url=args.url, ice_host_addresses=["127.0.0.1"])
+    reactor = Reactor(args.model, local=True, api_url=args.url, ice_host_addresses=args.ice_host)
 
     @reactor.on_frame
     def on_frame(frame):  # type: ignore[no-untyped-def]
