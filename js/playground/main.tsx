@@ -338,8 +338,12 @@ async function main(): Promise<void> {
   const root = createRoot(document.getElementById("root")!);
   try {
     const model = await loadModel();
+    // Local mode hosts one session at a time: join the running one (e.g. started by another tab or
+    // by the Python SDK) instead of failing with 409.
+    const running = await fetch("/session").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    const sessionId = typeof running?.session_id === "string" ? running.session_id : undefined;
     root.render(
-      <ReactorProvider modelName={model.name} apiUrl={location.origin} local connectOptions={{ autoConnect: true }}>
+      <ReactorProvider modelName={model.name} apiUrl={location.origin} local connectOptions={{ autoConnect: true, sessionId }}>
         <App model={model} />
       </ReactorProvider>,
     );

@@ -9,6 +9,8 @@ import type { ConnectOptions, ModelMessage, Reactor, ReactorStatus, ReconnectOpt
 export interface ProviderConnectOptions {
   autoConnect?: boolean;
   maxAttempts?: number;
+  /** Adopt this running session instead of creating one. */
+  sessionId?: string;
 }
 
 export interface ReactorState {
@@ -74,8 +76,14 @@ export function createReactorStore(reactor: Reactor, inputs: StoreInputs): { sto
         attempt(async () => {
           const { jwtToken, getJwt } = inputs.token();
           const token = jwt ?? (getJwt ? await getJwt() : jwtToken);
-          const maxAttempts = options?.maxAttempts ?? inputs.connectOptions().maxAttempts;
-          return reactor.connect(token, { ...options, ...(maxAttempts !== undefined ? { maxAttempts } : {}) });
+          const defaults = inputs.connectOptions();
+          const maxAttempts = options?.maxAttempts ?? defaults.maxAttempts;
+          const sessionId = options?.sessionId ?? defaults.sessionId;
+          return reactor.connect(token, {
+            ...options,
+            ...(maxAttempts !== undefined ? { maxAttempts } : {}),
+            ...(sessionId !== undefined ? { sessionId } : {}),
+          });
         }),
       disconnect: (recoverable) => attempt(() => reactor.disconnect(recoverable)),
       reconnect: (options) => attempt(() => reactor.reconnect(options)),
