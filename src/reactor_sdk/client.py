@@ -467,9 +467,14 @@ class Reactor:
             )
         await self._reconnect_flow()
 
-    async def _await_attempt(self, task: asyncio.Task[None], operation: str) -> None:
+    async def _await_attempt(self, task: asyncio.Task[None], operation: str, *, shield: bool = False) -> None:
+        """Await a connect/reconnect attempt; its cancellation by ``disconnect()`` is ``AbortedError``.
+
+        ``shield`` is for callers that join an attempt they did not start: their own cancellation
+        must not cancel it for the others.
+        """
         try:
-            await task
+            await (asyncio.shield(task) if shield else task)
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if task.cancelled() and (current is None or not current.cancelling()):
@@ -479,15 +484,7 @@ class Reactor:
             raise
 
     async def _join(self, task: asyncio.Task[None], operation: str) -> None:
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if task.cancelled() and (current is None or not current.cancelling()):
-                raise AbortedError(
-                    f"{operation}() was cancelled by disconnect()", operation=operation
-                ) from None
-            raise
+        await self._await_attempt(task, operation, shield=True)
 
     async def disconnect(self, recoverable: bool = False) -> None:
         """Close the connection and set ``DISCONNECTED``.

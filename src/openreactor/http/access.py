@@ -7,7 +7,13 @@ from starlette.requests import Request
 from openreactor.auth.access import CloudAuth
 from openreactor.auth.tokens import TokenError, TokenScope
 from openreactor.http.errors import ApiError
+from openreactor.registry import LocalRegistry
 from openreactor.session_host import InProcessSessionHost
+
+
+def registry_of(request: Request) -> LocalRegistry:
+    registry: LocalRegistry = request.app.state.registry
+    return registry
 
 
 def auth_of(request: Request) -> CloudAuth:
@@ -29,3 +35,15 @@ def authorize_session(request: Request, host: InProcessSessionHost) -> None:
     scope = bearer_scope(request)
     if not scope.allows_session(host.session_id, host.owner):
         raise ApiError(403, f"this token may not act on session {host.session_id}")
+
+
+def live_host(request: Request) -> InProcessSessionHost:
+    """The session named in the path, if the caller may act on it and it has not ended (else 404/401/403)."""
+    session_id = request.path_params["session_id"]
+    host = registry_of(request).get(session_id)
+    if host is None:
+        raise ApiError(404, f"Unknown session {session_id}")
+    authorize_session(request, host)
+    if host.closed:
+        raise ApiError(404, f"session {session_id} has ended ({host.session.end_reason})")
+    return host

@@ -12,10 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import auth_of, bearer_scope
+from openreactor.http.access import auth_of, bearer_scope, registry_of
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, json_object
-from openreactor.http.routes_local import registry_of
 from openreactor.registry import SessionBusyError
 from openreactor.session_host import InProcessSessionHost
 from openreactor.sessions.session import EndReason

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.routes_local import registry_of
+from openreactor.http.access import registry_of
 from openreactor.transport.peer import open_peer_connections
 
 EXECUTOR_THREAD_PREFIX = "asyncio_"

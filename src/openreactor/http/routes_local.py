@@ -6,19 +6,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import authorize_session
+from openreactor.http.access import authorize_session, registry_of
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, json_object
 from openreactor.models.schema import openapi_document
-from openreactor.registry import LocalRegistry, SessionBusyError
+from openreactor.registry import SessionBusyError
 from openreactor.sessions.session import EndReason
 
 MAX_REASON_CHARS = 64
-
-
-def registry_of(request: Request) -> LocalRegistry:
-    registry: LocalRegistry = request.app.state.registry
-    return registry
 
 
 async def health(request: Request) -> Response:

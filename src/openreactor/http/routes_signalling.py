@@ -8,10 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import authorize_session
+from openreactor.http.access import live_host
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, check_webrtc_version, json_object
-from openreactor.http.routes_local import registry_of
 from openreactor.session_host import (
     LEGACY_CONNECTION_ID,
     ConnectionLimitError,
@@ -28,14 +27,7 @@ BASE = "/sessions/{session_id}/transport/webrtc"
 def _host(request: Request) -> InProcessSessionHost:
     check_api_version(request)
     check_webrtc_version(request)
-    session_id = request.path_params["session_id"]
-    host = registry_of(request).get(session_id)
-    if host is None:
-        raise ApiError(404, f"Unknown session {session_id}")
-    authorize_session(request, host)
-    if host.closed:
-        raise ApiError(404, f"session {session_id} has ended ({host.session.end_reason})")
-    return host
+    return live_host(request)
 
 
 def _cid(request: Request) -> int:

@@ -11,10 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import authorize_session
+from openreactor.http.access import live_host, registry_of
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, json_object
-from openreactor.http.routes_local import registry_of
 from openreactor.session_host import SessionClosedError
 from openreactor.sessions.uploads import (
     UnknownUploadError,
@@ -42,13 +41,7 @@ def _status_of(exc: UploadError) -> int:
 
 async def create_upload(request: Request) -> Response:
     check_api_version(request)
-    session_id = request.path_params["session_id"]
-    host = registry_of(request).get(session_id)
-    if host is None:
-        raise ApiError(404, f"Unknown session {session_id}")
-    authorize_session(request, host)
-    if host.closed:
-        raise ApiError(404, f"session {session_id} has ended ({host.session.end_reason})")
+    host = live_host(request)
     body = await json_object(request, allow_empty=False)
     name, size, mime_type = body.get("name"), body.get("size"), body.get("mime_type", DEFAULT_MIME_TYPE)
     if not isinstance(name, str) or not name or len(name.encode()) > MAX_NAME_BYTES:
@@ -69,7 +62,7 @@ async def create_upload(request: Request) -> Response:
         {
             "presigned_id": slot.upload_id,
             "presigned_url": str(request.url_for("upload_bytes", upload_id=slot.upload_id)),
-            "path": f"sessions/{session_id}/uploads/{slot.upload_id}/{slot.path.name}",
+            "path": f"sessions/{host.session_id}/uploads/{slot.upload_id}/{slot.path.name}",
         },
         status_code=201,
     )
