@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from openreactor.codegen.command import add_parser as add_codegen_parser
 from openreactor.codegen.command import run as run_codegen
+from openreactor.config import ConfigError, resolve_settings
+from openreactor.logs import LOG_FORMATS, configure_logging
 from openreactor.models.builtin import BUILTIN_MODELS
 from openreactor.models.loader import ModelNotFoundError, load_model
 from openreactor.models.schema import openapi_document
 from openreactor.settings import Settings, default_state_dir
 
 DEFAULT_MODEL = "world"
-_DEFAULTS = Settings()
 
 
 def _addresses(value: str) -> list[str]:
@@ -30,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve a model (local mode: one session at a time)")
-    serve.add_argument("--model", default=DEFAULT_MODEL, help="built-in name or package.module:Class")
-    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--model", help=f"built-in name or package.module:Class (default {DEFAULT_MODEL})")
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="HTTP port (default 8080)")
     serve.add_argument("--width", type=int, help="output width for models that take one")
     serve.add_argument("--height", type=int)
     serve.add_argument("--fps", type=float)
@@ -45,44 +46,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="host address(es) ICE may offer, e.g. 127.0.0.1 on loopback or the public address "
         "behind NAT; default: every interface but loopback",
     )
-    serve.add_argument("--video-bitrate-min", type=int, default=_DEFAULTS.video_bitrate_min, metavar="BPS")
-    serve.add_argument("--video-bitrate-max", type=int, default=_DEFAULTS.video_bitrate_max, metavar="BPS")
-    serve.add_argument(
-        "--video-encoder-threads", type=int, default=_DEFAULTS.video_encoder_threads, metavar="N"
-    )
-    serve.add_argument("--keyframe-interval", type=float, default=_DEFAULTS.keyframe_interval_s, metavar="S")
+    serve.add_argument("--video-bitrate-min", type=int, metavar="BPS")
+    serve.add_argument("--video-bitrate-max", type=int, metavar="BPS")
+    serve.add_argument("--video-encoder-threads", type=int, metavar="N")
+    serve.add_argument("--keyframe-interval", type=float, metavar="S")
     serve.add_argument(
         "--keepalive",
         type=float,
-        default=_DEFAULTS.keepalive_s,
         metavar="S",
         help="how long a session with no client lives (default 30)",
     )
     serve.add_argument(
         "--liveness-timeout",
         type=float,
-        default=_DEFAULTS.liveness_timeout_s,
         metavar="S",
         help="drop a connection silent on both data channels for this long (default 20)",
     )
     serve.add_argument(
         "--state-dir",
         type=Path,
-        default=None,
         metavar="DIR",
         help="API keys and the JWT secret (default $OPENREACTOR_STATE_DIR or ~/.local/share/openreactor)",
     )
     serve.add_argument(
         "--max-upload-mb",
         type=float,
-        default=_DEFAULTS.max_upload_bytes / 2**20,
         metavar="MB",
         help="largest upload accepted, in MiB (default 100)",
     )
     serve.add_argument(
         "--negotiation-timeout",
         type=float,
-        default=_DEFAULTS.negotiation_timeout_s,
         metavar="S",
         help="drop a connection whose offer does not connect within this time (default 30)",
     )
@@ -93,7 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--cors-origin",
         dest="cors_origins",
         action="append",
-        default=[],
         metavar="URL",
         help="allow browser calls from this origin (repeatable; '*' allows any)",
     )
@@ -102,7 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-playground", action="store_true", help="do not serve the browser playground at /"
     )
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", help="debug, info (default), warning, error")
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="text (default) or json: one object per line, with session_id and connection_id",
+    )
+    serve.add_argument("--no-metrics", action="store_true", help="do not serve GET /metrics (Prometheus)")
+    serve.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE.toml",
+        help="settings file (keys named like the settings); precedence: flag > OPENREACTOR_<SETTING> "
+        "environment variable > file > default",
+    )
 
     sub.add_parser("models", help="list the built-in models")
 
@@ -122,42 +128,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_FLAG_FIELDS = {
+    "model": "model",
+    "host": "host",
+    "port": "port",
+    "width": "width",
+    "height": "height",
+    "fps": "fps",
+    "video_bitrate_min": "video_bitrate_min",
+    "video_bitrate_max": "video_bitrate_max",
+    "video_encoder_threads": "video_encoder_threads",
+    "keyframe_interval": "keyframe_interval_s",
+    "keepalive": "keepalive_s",
+    "liveness_timeout": "liveness_timeout_s",
+    "state_dir": "state_dir",
+    "negotiation_timeout": "negotiation_timeout_s",
+    "tls_cert": "tls_cert",
+    "tls_key": "tls_key",
+    "log_level": "log_level",
+    "log_format": "log_format",
+}
+"""``serve`` flag (argparse dest) -> the Settings field it sets, for flags that map one to one."""
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The Settings fields set by flags actually given on the command line."""
+    out = {
+        field: getattr(args, dest) for dest, field in _FLAG_FIELDS.items() if getattr(args, dest) is not None
+    }
+    if args.ice_hosts:
+        out["ice_host_addresses"] = tuple(a for group in args.ice_hosts for a in group)
+    if args.max_upload_mb is not None:
+        out["max_upload_bytes"] = int(args.max_upload_mb * 2**20)
+    if args.cors_origins:
+        out["cors_origins"] = tuple(args.cors_origins)
+    if args.debug_endpoints:
+        out["debug_endpoints"] = True
+    if args.no_playground:
+        out["playground"] = False
+    if args.no_metrics:
+        out["metrics"] = False
+    return out
+
+
+def serve_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Flags > ``OPENREACTOR_<FIELD>`` environment > ``--config`` file > defaults."""
+    return resolve_settings(
+        config_file=args.config,
+        environ=environ,
+        overrides=flag_overrides(args),
+        defaults={"model": DEFAULT_MODEL},
+    )
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from openreactor.http.app import create_app
 
-    hosts = [a for group in (args.ice_hosts or []) for a in group]
-    settings = Settings(
-        model=args.model,
-        host=args.host,
-        port=args.port,
-        width=args.width,
-        height=args.height,
-        fps=args.fps,
-        ice_host_addresses=tuple(hosts) if hosts else None,
-        video_bitrate_min=args.video_bitrate_min,
-        video_bitrate_max=args.video_bitrate_max,
-        keyframe_interval_s=args.keyframe_interval,
-        video_encoder_threads=args.video_encoder_threads,
-        keepalive_s=args.keepalive,
-        liveness_timeout_s=args.liveness_timeout,
-        liveness_check_s=min(_DEFAULTS.liveness_check_s, args.liveness_timeout / 4),
-        state_dir=args.state_dir or default_state_dir(),
-        max_upload_bytes=int(args.max_upload_mb * 2**20),
-        negotiation_timeout_s=args.negotiation_timeout,
-        debug_endpoints=args.debug_endpoints,
-        cors_origins=tuple(args.cors_origins),
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        playground=not args.no_playground,
-    )
+    try:
+        settings = serve_settings(args)
+    except ConfigError as exc:
+        print(f"openreactor: {exc}", file=sys.stderr)
+        return 2
     if (settings.tls_cert is None) != (settings.tls_key is None):
         print("openreactor: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        log_config = configure_logging(settings.log_level, settings.log_format)
+    except ValueError as exc:
+        print(f"openreactor: {exc}", file=sys.stderr)
+        return 2
     try:
         model = load_model(settings.model, settings.model_options())
     except (ModelNotFoundError, ValueError, TypeError) as exc:
@@ -170,7 +211,8 @@ def serve(args: argparse.Namespace) -> int:
         create_app(settings, model),
         host=settings.host,
         port=settings.port,
-        log_level=args.log_level.lower(),
+        log_level=settings.log_level.lower(),
+        log_config=log_config,
         timeout_graceful_shutdown=10,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,

@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from openreactor.metrics import ServerMetrics
 from openreactor.models.api import Model
 from openreactor.session_host import InProcessSessionHost
 from openreactor.settings import Settings
@@ -26,9 +27,10 @@ class SessionBusyError(RuntimeError):
 class LocalRegistry:
     """Owns the loaded model and the session hosts of a local-mode server."""
 
-    def __init__(self, model: Model, settings: Settings) -> None:
+    def __init__(self, model: Model, settings: Settings, *, metrics: ServerMetrics | None = None) -> None:
         self.model = model
         self.settings = settings
+        self.metrics = metrics
         self.current: InProcessSessionHost | None = None
         self.ended: dict[str, InProcessSessionHost] = {}
         self.shutting_down = False
@@ -59,7 +61,11 @@ class LocalRegistry:
             raise SessionBusyError(f"cannot start session while {running.session.state.value}")
         session_id = str(uuid.uuid4())
         host = InProcessSessionHost(
-            session_id, self.model, self.settings, uploads_dir=self.uploads_root / session_id
+            session_id,
+            self.model,
+            self.settings,
+            uploads_dir=self.uploads_root / session_id,
+            metrics=self.metrics,
         )
         host.start()
         self.current = host

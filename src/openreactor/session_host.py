@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from openreactor import __version__
+from openreactor.metrics import ServerMetrics
 from openreactor.models.api import Model
 from openreactor.sessions.session import EndReason, Session
 from openreactor.sessions.uploads import UnknownUploadError, UploadSlot
@@ -81,10 +82,16 @@ class InProcessSessionHost:
     """A session hosted in this process: the ``Session`` plus one ``Peer`` per connection id."""
 
     def __init__(
-        self, session_id: str, model: Model, settings: Settings, *, uploads_dir: Path | None = None
+        self,
+        session_id: str,
+        model: Model,
+        settings: Settings,
+        *,
+        uploads_dir: Path | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.settings = settings
-        self.session = Session(session_id, model, settings, uploads_dir=uploads_dir)
+        self.session = Session(session_id, model, settings, uploads_dir=uploads_dir, metrics=metrics)
         self.peers: dict[int, Peer] = {}
         self.owner: str | None = None
         """The API key id that created the session on the cloud plane; ``None`` for local sessions."""

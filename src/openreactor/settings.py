@@ -69,6 +69,11 @@ class Settings:
     tls_key: Path | None = None
     playground: bool = True
     """Serve the browser playground at ``/``."""
+    metrics: bool = True
+    """Serve ``GET /metrics`` (Prometheus text format)."""
+    log_level: str = "info"
+    log_format: str = "text"
+    """``text`` or ``json`` (one object per line, with ``session_id`` / ``connection_id``)."""
 
     def model_options(self) -> dict[str, Any]:
         """The options the CLI passes to the model's constructor (only those that were set)."""

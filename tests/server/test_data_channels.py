@@ -8,6 +8,8 @@ import numpy as np
 from rtc_client import RawClient, raw_client
 
 from openreactor.models.builtin.probe_pattern import decode_probe
+from reactor_protocol.errors import ErrorCode
+from reactor_protocol.limits import MAX_MESSAGE_BYTES
 from reactor_protocol.messages import (
     Channel,
     Command,
@@ -106,3 +108,30 @@ async def test_v0_json_client_on_legacy_routes_streams_without_resume(echo_serve
         c.send_raw("data", "not json at all")
         err = await c.receive(wire="v0")
         assert isinstance(err.payload, ErrorMessage) and err.payload.code == "malformed_message"
+
+
+async def test_oversize_message_gets_message_too_large_and_the_session_stays_up(probe_server: str) -> None:
+    """Inbound messages over ``MAX_MESSAGE_BYTES`` (256 KiB) are refused with MESSAGE_TOO_LARGE.
+
+    The server advertises ``a=max-message-size:262144``, so aiortc refuses to *send* more; the test
+    lifts the client's own copy of that limit to put 256 KiB + 1 byte on the wire (the server's SCTP
+    stack reassembles it; its channel pump does the refusing)."""
+    async with raw_client(probe_server) as c:
+        c.send(Envelope.notification(Channel.CONTROL, Ping()))  # latch v1
+        sctp = c.pc.sctp
+        assert sctp._remote_max_message_size == MAX_MESSAGE_BYTES
+        sctp._remote_max_message_size = 4 * MAX_MESSAGE_BYTES
+
+        c.send_raw("data", b"\xff" * MAX_MESSAGE_BYTES)  # at the limit: decoded (and refused as garbage)
+        err = await c.receive(timeout=10)
+        assert isinstance(err.payload, ErrorMessage) and err.payload.code == "malformed_message"
+
+        for channel in ("data", "control"):
+            c.send_raw(channel, b"\x08\x01" + b"\x00" * (MAX_MESSAGE_BYTES - 1))  # one byte over
+            err = await c.receive(timeout=10)
+            assert isinstance(err.payload, ErrorMessage), err
+            assert err.payload.code == ErrorCode.MESSAGE_TOO_LARGE
+            assert str(MAX_MESSAGE_BYTES + 1) in err.payload.message
+
+        ack = await c.request(Channel.DATA, Command("set_value", {"value": 5.0}), "data_1")
+        assert (ack.kind, ack.payload) == (Kind.RESPONSE, None)

@@ -13,14 +13,17 @@ from starlette.middleware.cors import CORSMiddleware
 
 from openreactor.auth.access import CloudAuth
 from openreactor.http import (
+    openapi,
     routes_cloud,
     routes_debug,
     routes_local,
+    routes_metrics,
     routes_playground,
     routes_signalling,
     routes_uploads,
 )
 from openreactor.http.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from openreactor.metrics import ServerMetrics
 from openreactor.models.api import Model
 from openreactor.models.loader import load_model
 from openreactor.registry import LocalRegistry
@@ -59,15 +62,17 @@ def _middleware(settings: Settings) -> list[Middleware]:
 
 def create_app(settings: Settings, model: Model | None = None) -> Starlette:
     """The server as an ASGI app. ``model`` (already loaded) overrides ``settings.model``."""
+    metrics = ServerMetrics()  # a registry per app: several apps in one process count apart
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.ice_host_addresses is not None:
             set_host_addresses(settings.ice_host_addresses)
         loaded = model if model is not None else load_model(settings.model, settings.model_options())
-        registry = LocalRegistry(loaded, settings)
+        registry = LocalRegistry(loaded, settings, metrics=metrics)
         app.state.registry = registry
         app.state.settings = settings
+        app.state.metrics = metrics
         app.state.auth = CloudAuth.open(settings.state_dir)
         log.info("serving model %s", loaded.name)
         try:
@@ -81,7 +86,9 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
             *routes_cloud.routes,
             *routes_signalling.routes,
             *routes_uploads.routes,
+            *openapi.routes,
             *(routes_debug.routes if settings.debug_endpoints else []),
+            *(routes_metrics.routes if settings.metrics else []),
             *(routes_playground.routes if settings.playground else []),
         ],
         middleware=_middleware(settings),

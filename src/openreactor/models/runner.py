@@ -252,8 +252,11 @@ class ModelRunner:
         on_message: Callable[[Message], None],
         on_crash: Callable[[BaseException], None],
         input_frame: Callable[[str], Frame | None] = lambda track: None,
+        on_step: Callable[[float], None] | None = None,
     ) -> None:
         self.model = model
+        self._on_step = on_step
+        """Called with the seconds of each model step (events applied plus one generation resume)."""
         self.slot = slot
         self._on_message = on_message
         self._on_crash = on_crash
@@ -375,7 +378,10 @@ class ModelRunner:
             frames, results = await loop.run_in_executor(
                 self._executor, self._driver.step, [p.event for p in taken]
             )
-            self._timing.add(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self._timing.add(elapsed)
+            if self._on_step is not None:
+                self._on_step(elapsed)
             self._settle(taken, results)
             # Back-pressure: the generator stays suspended while the buffer holds a chunk.
             await self._idle_until(lambda: 0.0 if playout.empty else math.inf)

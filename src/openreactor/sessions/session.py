@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from openreactor.logs import log_context
+from openreactor.metrics import ServerMetrics
 from openreactor.models.api import CommandError, Frame, Message, Model, UploadedFile
 from openreactor.models.frame_slot import FrameSlot
 from openreactor.models.runner import ModelRunner
@@ -100,8 +102,11 @@ class Session:
         *,
         on_closed: Callable[[Session], None] | None = None,
         uploads_dir: Path | None = None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.id = session_id
+        self.metrics = metrics
+        """The server's metrics (``None``: not recorded); peers and tracks report through it too."""
         self.model = model
         self.settings = settings
         self.state = SessionState.WAITING
@@ -130,6 +135,7 @@ class Session:
             on_message=self.broadcast_message,
             on_crash=self._crashed,
             input_frame=self.input_frame,
+            on_step=metrics.on_model_step if metrics is not None else None,
         )
         self._announced: set[int] = set()
         """Connection ids the model was told about with on_client_connected."""
@@ -144,9 +150,13 @@ class Session:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._runner.start()
-        self._watchdog = asyncio.create_task(self._watch_liveness(), name=f"watchdog-{self.id}")
-        self._arm_keepalive()
+        # Tasks and timers started here log with this session's id.
+        with log_context(session_id=self.id):
+            self._runner.start()
+            self._watchdog = asyncio.create_task(self._watch_liveness(), name=f"watchdog-{self.id}")
+            self._arm_keepalive()
+        if self.metrics is not None:
+            self.metrics.on_session_started()
 
     @property
     def runner(self) -> ModelRunner:
@@ -165,7 +175,8 @@ class Session:
         """End the session: tell every client why, close them, stop the model. Idempotent."""
         if self._closing is None:
             self.end_reason = reason
-            self._closing = asyncio.create_task(self._close(reason), name=f"close-{self.id}")
+            with log_context(session_id=self.id):
+                self._closing = asyncio.create_task(self._close(reason), name=f"close-{self.id}")
         return self._closing
 
     async def wait_closed(self) -> None:
@@ -178,6 +189,8 @@ class Session:
         for link in links:
             link.send(Envelope.notification(Channel.CONTROL, SessionEnded(reason)))
             self._client_left(link.connection_id)
+            if self.metrics is not None:
+                self.metrics.on_connection_detached(link.connection_id)
         # Let the goodbye leave before the transports go (closing drops queued SCTP data).
         if links:
             await asyncio.sleep(0.05)
@@ -196,6 +209,8 @@ class Session:
         await asyncio.to_thread(self.uploads.close)
         if self._watchdog is not None:
             await asyncio.gather(self._watchdog, return_exceptions=True)
+        if self.metrics is not None:
+            self.metrics.on_session_ended(reason)
         self._closed.set()
         if self._on_closed is not None:
             self._on_closed(self)
@@ -229,6 +244,8 @@ class Session:
         if link.connection_id not in self._announced:
             self._announced.add(link.connection_id)
             self._runner.notify_client_connected(link.connection_id)
+        if self.metrics is not None and self.links.get(link.connection_id) is not link:
+            self.metrics.on_connection_attached()
         self.links[link.connection_id] = link
         self._disarm_keepalive()
         self.state = SessionState.ACTIVE
@@ -238,6 +255,8 @@ class Session:
         if self.links.get(link.connection_id) is not link:
             return
         del self.links[link.connection_id]
+        if self.metrics is not None:
+            self.metrics.on_connection_detached(link.connection_id)
         self._client_left(link.connection_id)
         for track, holder in list(self.publishers.items()):
             if holder == link.connection_id:
@@ -297,6 +316,8 @@ class Session:
             case Ping() | ClientStats() | FileUploaded() | ErrorMessage():
                 if isinstance(payload, ClientStats):
                     self.last_client_stats[link.connection_id] = payload.stats
+                    if self.metrics is not None:
+                        self.metrics.on_client_stats(link.connection_id, payload.stats)
                 elif isinstance(payload, FileUploaded):
                     slot = self.uploads.get(payload.upload_id)
                     first = slot is not None and not slot.notified
@@ -479,23 +500,36 @@ class Session:
         if self.is_ending:
             self._refuse(link, envelope, "session_ended", "the session ended")
             return
+        queued_at = time.perf_counter()
         future = self._runner.submit(name, data)
-        self._spawn(self._reply_when_applied(link, envelope, future))
+        self._spawn(self._reply_when_applied(link, envelope, future, queued_at))
 
     async def _reply_when_applied(
-        self, link: ClientLink, envelope: Envelope, future: asyncio.Future[Message | None]
+        self,
+        link: ClientLink,
+        envelope: Envelope,
+        future: asyncio.Future[Message | None],
+        queued_at: float | None = None,
     ) -> None:
         try:
             message = await future
         except CommandError as exc:
+            if exc.code != "session_ended":
+                self._observe_command(queued_at)
             self._refuse(link, envelope, exc.code, exc.message)
             return
+        self._observe_command(queued_at)
         reply = ModelMessage(message.type, message.data) if message is not None else None
         if envelope.kind is Kind.REQUEST:
             link.send(envelope.reply(reply))
         elif reply is not None:
             # v0 has no correlation: a reply goes to the issuing connection as a plain message.
             link.send(Envelope.notification(Channel.DATA, reply))
+
+    def _observe_command(self, queued_at: float | None) -> None:
+        """Command latency: queued for the model -> applied by it (refused by its handler included)."""
+        if self.metrics is not None and queued_at is not None:
+            self.metrics.on_command_applied(time.perf_counter() - queued_at)
 
     # -- description ---------------------------------------------------------------------------
 

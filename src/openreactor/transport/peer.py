@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
+from openreactor.logs import log_context
 from openreactor.sessions.session import Session
 from openreactor.settings import Settings
 from openreactor.transport.channel_pump import ChannelPump
@@ -195,6 +197,12 @@ class Peer:
 
     async def apply_offer(self, sdp: str, mapping: list[TrackMapping]) -> str:
         """Build the answer for a (re-)offer; replaces any previous peer connection."""
+        # aiortc's tasks and callbacks made for this offer log with the session and connection ids.
+        with log_context(session_id=self.session.id, connection_id=self._cid):
+            return await self._apply_offer(sdp, mapping)
+
+    async def _apply_offer(self, sdp: str, mapping: list[TrackMapping]) -> str:
+        offered_at = time.monotonic()
         async with self._lock:
             if self.closed:
                 raise OfferError("connection is closed")
@@ -217,7 +225,7 @@ class Peer:
             pc.on("connectionstatechange", lambda: self._on_state(pc))
             pc.on("track", lambda track: self._on_track(pc, track))
             try:
-                self._prepare_transceivers(pc, parsed, mapping)
+                self._prepare_transceivers(pc, parsed, mapping, offered_at)
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
                 await pc.setLocalDescription(await pc.createAnswer())
             except OfferError:
@@ -241,7 +249,11 @@ class Peer:
             return self.answer
 
     def _prepare_transceivers(
-        self, pc: RTCPeerConnection, parsed: SessionDescription, mapping: list[TrackMapping]
+        self,
+        pc: RTCPeerConnection,
+        parsed: SessionDescription,
+        mapping: list[TrackMapping],
+        offered_at: float,
     ) -> None:
         by_mid = {m.mid: m for m in mapping}
         outputs = {t.name: t for t in self.session.model.tracks if t.direction == "out"}
@@ -271,7 +283,14 @@ class Peer:
             ):
                 transceiver = pc.addTransceiver("video", direction="sendonly")
                 transceiver.setCodecPreferences(_vp8_preferences())
-                track = ModelVideoTrack(entry.name, self.session.slot, encoder, paused=paused)
+                track = ModelVideoTrack(
+                    entry.name,
+                    self.session.slot,
+                    encoder,
+                    paused=paused,
+                    on_encoded=self.session.metrics.on_encoded if self.session.metrics else None,
+                    on_first_packet=self._first_packet_hook(offered_at),
+                )
                 transceiver.sender.replaceTrack(track)
                 self.tracks[entry.name] = track
             elif (
@@ -288,6 +307,13 @@ class Peer:
                 pc.addTransceiver(media.kind, direction="inactive")
             else:
                 pc.addTransceiver(media.kind, direction="recvonly")
+
+    def _first_packet_hook(self, offered_at: float) -> Callable[[], None] | None:
+        """Time to first frame: from the offer (``time.monotonic()``) to the track's first packet."""
+        metrics = self.session.metrics
+        if metrics is None:
+            return None
+        return lambda: metrics.on_first_frame(time.monotonic() - offered_at)
 
     def _on_datachannel_for(self, pump: ChannelPump) -> Any:
         def adopt(channel: RTCDataChannel) -> None:
@@ -364,5 +390,8 @@ class Peer:
         for task in readers:
             task.cancel()
         if pc is not None:
-            await pc.close()
+            try:
+                await pc.close()
+            except Exception:  # aiortc cannot close some half-negotiated connections (bad offers)
+                log.warning("closing the peer connection failed", exc_info=True)
         await asyncio.gather(*readers, return_exceptions=True)

@@ -6,6 +6,8 @@ application, so output tracks hand aiortc already-encoded packets (it only packe
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -36,8 +38,10 @@ class Vp8Encoder:
     Not thread-safe; each output track owns one and calls it from one executor job at a time.
     """
 
-    def __init__(self, settings: EncoderSettings) -> None:
+    def __init__(self, settings: EncoderSettings, *, on_encoded: Callable[[float], None] | None = None) -> None:
         self.settings = settings
+        self._on_encoded = on_encoded
+        """Called with the seconds each ``encode`` took (metrics); from the encoding thread."""
         self._codec: av.VideoCodecContext | None = None
         self.frames = 0
         self.keyframes = 0
@@ -73,6 +77,15 @@ class Vp8Encoder:
 
     def encode(self, rgb: npt.NDArray[np.uint8], pts: int, keyframe: bool) -> av.Packet[Any] | None:
         """Encode one frame; ``pts`` is on the 90 kHz RTP clock. ``None`` if the encoder dropped it."""
+        if self._on_encoded is None:
+            return self._encode(rgb, pts, keyframe)
+        started = time.perf_counter()
+        try:
+            return self._encode(rgb, pts, keyframe)
+        finally:
+            self._on_encoded(time.perf_counter() - started)
+
+    def _encode(self, rgb: npt.NDArray[np.uint8], pts: int, keyframe: bool) -> av.Packet[Any] | None:
         height, width = rgb.shape[:2]
         if self._codec is None or (self._codec.width, self._codec.height) != (width, height):
             self._codec = self._open(width, height)

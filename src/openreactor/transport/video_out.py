@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import av
@@ -24,11 +25,22 @@ class ModelVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, name: str, slot: FrameSlot, settings: EncoderSettings, *, paused: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        slot: FrameSlot,
+        settings: EncoderSettings,
+        *,
+        paused: bool,
+        on_encoded: Callable[[float], None] | None = None,
+        on_first_packet: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.name = name
         self._slot = slot
-        self._encoder = Vp8Encoder(settings)
+        self._encoder = Vp8Encoder(settings, on_encoded=on_encoded)
+        self._on_first_packet = on_first_packet
+        """Called once, when this track hands aiortc its first packet (time-to-first-frame metric)."""
         self._seq = 0
         self._running = asyncio.Event()
         if not paused:
@@ -83,6 +95,8 @@ class ModelVideoTrack(MediaStreamTrack):
             if packet is not None:
                 self.frames_sent += 1
                 self.last_sent_monotonic = time.monotonic()
+                if self.frames_sent == 1 and self._on_first_packet is not None:
+                    self._on_first_packet()
                 return packet
             if keyframe:
                 self._force_keyframe = True

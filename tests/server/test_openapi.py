@@ -1,0 +1,50 @@
+"""``GET /openapi.json`` describes every route the app registers, and only those."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.routing import Mount, Route
+
+from openreactor.http.app import create_app
+from openreactor.http.openapi import PATHS, openapi_document
+from openreactor.settings import Settings
+
+
+def registered(app_routes: list[object]) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for route in app_routes:
+        if isinstance(route, Route):
+            out |= {(route.path, m.lower()) for m in (route.methods or {"GET"}) if m != "HEAD"}
+        elif isinstance(route, Mount):
+            out.add((f"{route.path}/{{path}}", "get"))
+        else:
+            raise AssertionError(f"unexpected route type {type(route).__name__}")
+    return out
+
+
+@pytest.mark.parametrize("optional", [False, True], ids=["default", "debug+playground"])
+def test_every_registered_route_is_described(tmp_path: Path, optional: bool) -> None:
+    settings = Settings(model="echo", state_dir=tmp_path, debug_endpoints=optional, playground=optional)
+    app = create_app(settings)
+    doc = openapi_document(app.routes)
+    described = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    assert described == registered(app.routes)
+    assert (
+        ("/debug/resources", "get") in described if optional else ("/debug/resources", "get") not in described
+    )
+    assert ("/openapi.json", "get") in described
+
+
+def test_refusals_are_documented_with_the_error_body() -> None:
+    for path, ops in PATHS.items():
+        for method, op in ops.items():
+            assert op["responses"], (path, method)
+            for status, response in op["responses"].items():
+                content = response.get("content", {})
+                if status.startswith("4") and "application/json" in content:
+                    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+            for param in op.get("parameters", []):
+                if param["in"] == "path":
+                    assert "{" + param["name"] + "}" in path
