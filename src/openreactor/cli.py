@@ -81,6 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop a connection whose offer does not connect within this time (default 30)",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="host up to N concurrent sessions, each in its own pre-spawned worker process "
+        "(default 0: one session at a time in the server process)",
+    )
+    serve.add_argument(
+        "--max-sessions-per-key",
+        type=int,
+        metavar="N",
+        help="with --workers: concurrent sessions per API key",
+    )
+    serve.add_argument(
+        "--max-session-duration",
+        type=float,
+        metavar="S",
+        help="with --workers: the longest a session lives (default 1200)",
+    )
+    serve.add_argument(
         "--debug-endpoints", action="store_true", help="serve GET /debug/resources (resource counts)"
     )
     serve.add_argument(
@@ -124,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print a model's schema (OpenAPI) as JSON")
     schema.add_argument("--model", default=DEFAULT_MODEL)
 
+    worker = sub.add_parser("worker-process", help=argparse.SUPPRESS)
+    worker.add_argument("--socket", required=True)
+    worker.add_argument("--settings", required=True, help="the front's settings as JSON")
+
     add_codegen_parser(sub)
     return parser
 
@@ -147,6 +170,9 @@ _FLAG_FIELDS = {
     "tls_key": "tls_key",
     "log_level": "log_level",
     "log_format": "log_format",
+    "workers": "workers",
+    "max_sessions_per_key": "max_sessions_per_key",
+    "max_session_duration": "max_session_duration_s",
 }
 """``serve`` flag (argparse dest) -> the Settings field it sets, for flags that map one to one."""
 
@@ -250,6 +276,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "keys":
         return manage_keys(args)
+    if args.command == "worker-process":
+        from openreactor.workers.settings_codec import load_settings
+        from openreactor.workers.worker_app import run_worker
+
+        return run_worker(args.socket, load_settings(args.settings))
     if args.command == "codegen":
         return run_codegen(args)
     if args.command == "schema":

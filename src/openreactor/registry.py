@@ -53,7 +53,7 @@ class LocalRegistry:
         while len(self.ended) > ENDED_SESSIONS_KEPT:
             self.ended.pop(next(iter(self.ended)))
 
-    def start_session(self) -> InProcessSessionHost:
+    def start_session(self, owner: str | None = None) -> InProcessSessionHost:
         if self.shutting_down:
             raise SessionBusyError("cannot start session while shutting down")
         running = self.running
@@ -67,6 +67,7 @@ class LocalRegistry:
             uploads_dir=self.uploads_root / session_id,
             metrics=self.metrics,
         )
+        host.owner = owner
         host.start()
         self.current = host
         return host

@@ -48,6 +48,9 @@ class Settings:
     liveness_check_s: float = limits.LIVENESS_CHECK_S
     state_dir: Path = field(default_factory=lambda: default_state_dir())
     """Where API keys (SQLite, hashed) and the JWT signing secret live (owner-only permissions)."""
+    token_rate_per_minute: int = 30
+    """``POST``/``GET /tokens`` allowed per minute per client address and per API key (429 with
+    ``Retry-After`` beyond); 0 disables the limit."""
     max_connections: int = 64
     """Peers per session (runtime 3.x allows 64)."""
     negotiation_timeout_s: float = 30.0
@@ -71,6 +74,13 @@ class Settings:
     """Serve the browser playground at ``/``."""
     metrics: bool = True
     """Serve ``GET /metrics`` (Prometheus text format)."""
+    workers: int = 0
+    """``serve --workers N``: host sessions in N pre-spawned worker processes (the cloud plane on one
+    machine, up to N concurrent sessions); 0 = one session at a time in this process (local mode)."""
+    max_sessions_per_key: int | None = None
+    """With workers: concurrent sessions one API key may hold (429 beyond it); ``None`` = no limit."""
+    max_session_duration_s: float | None = None
+    """With workers: the longest a session lives (reason ``max_duration``); ``None`` = 1200 s."""
     log_level: str = "info"
     log_format: str = "text"
     """``text`` or ``json`` (one object per line, with ``session_id`` / ``connection_id``)."""

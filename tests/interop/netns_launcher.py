@@ -19,7 +19,14 @@ launcher through its stdout:
 * ``@@ACTION cpu <label>``: read the server's CPU time (user + system seconds, from
   ``/proc/<pid>/stat``) and the bytes through ``lo`` (``/proc/net/dev``; inside the namespace
   that is all client-server traffic) now; reported under ``cpu[label]`` with a monotonic time;
+* ``@@ACTION cloud_session <label> <session_id>``: mint a token from the launcher's API key
+  (``--create-key``) and ``GET /sessions/<session_id>`` with it now; the status code and the
+  descriptor's ``state`` are reported under ``cloud_session[label]``;
 * ``@@RESULT <json>``: the driver's own result, reported under ``driver``.
+
+The server keeps its API keys and JWT secret in a fresh temporary ``--state-dir``. With
+``--create-key`` the launcher makes a key there (``openreactor keys create``) before the driver
+starts and hands it to the driver in ``$OPENREACTOR_INTEROP_API_KEY``.
 
 Once the driver exits the server is SIGTERMed (unless a driver already asked for it) and the
 launcher prints one line ``@@LAUNCH <json>`` with everything above, the driver's exit status,
@@ -32,6 +39,7 @@ import argparse
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -68,6 +76,27 @@ def http_status(url: str, timeout: float = 2.0, method: str = "GET") -> int:
         return int(exc.code)
     except OSError:
         return -1
+
+
+def cloud_session(url: str, api_key: str, session_id: str) -> dict[str, Any]:
+    """``POST /tokens`` with ``api_key``, then ``GET /sessions/<session_id>`` with that token."""
+    minted = urllib.request.Request(
+        f"{url}/tokens", method="POST", data=b"null",
+        headers={"Reactor-API-Key": api_key, "Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(minted, timeout=5) as response:
+            token = json.loads(response.read())["jwt"]
+        get = urllib.request.Request(
+            f"{url}/sessions/{session_id}",
+            headers={"Authorization": f"Bearer {token}", "Reactor-API-Version": "1"},
+        )
+        with urllib.request.urlopen(get, timeout=5) as response:
+            return {"status": int(response.status), "state": json.loads(response.read()).get("state")}
+    except urllib.error.HTTPError as exc:
+        return {"status": int(exc.code), "state": None, "body": exc.read().decode(errors="replace")[:500]}
+    except OSError as exc:
+        return {"status": -1, "state": None, "error": str(exc)}
 
 
 def process_cpu_seconds(pid: int) -> float | None:
@@ -114,6 +143,11 @@ def main() -> int:
         "--server-log-chars", type=int, default=4000, help="how much of the server log's tail to report"
     )
     parser.add_argument(
+        "--create-key",
+        action="store_true",
+        help="create an API key in the server's state dir; the driver gets it in $OPENREACTOR_INTEROP_API_KEY",
+    )
+    parser.add_argument(
         "driver", nargs=argparse.REMAINDER, help="-- DRIVER [ARGS...]; the base URL is appended"
     )
     args = parser.parse_args()
@@ -121,15 +155,43 @@ def main() -> int:
     if not driver_args:
         parser.error("no driver given")
 
-    report: dict[str, Any] = {"session": {}, "cpu": {}, "sigterm": None, "driver": None}
+    report: dict[str, Any] = {
+        "session": {}, "cloud_session": {}, "cpu": {}, "sigterm": None, "driver": None,
+    }  # fmt: skip
     port = free_port(args.host)
     url = f"http://{args.host}:{port}"
     report["url"] = url
+    state_dir = Path(tempfile.mkdtemp(prefix="openreactor-state-"))
+    try:
+        return run(args, driver_args, report, url, port, state_dir)
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def run(
+    args: argparse.Namespace,
+    driver_args: list[str],
+    report: dict[str, Any],
+    url: str,
+    port: int,
+    state_dir: Path,
+) -> int:
+    driver_env = dict(os.environ)
+    api_key = ""
+    if args.create_key:
+        created = subprocess.run(
+            [sys.executable, "-m", "openreactor", "keys", "--state-dir", str(state_dir),
+             "create", "--name", "interop"],
+            capture_output=True, text=True, cwd=REPO, check=True,
+        )  # fmt: skip
+        key_id, api_key = created.stdout.split()[:2]
+        report["key_id"] = key_id
+        driver_env["OPENREACTOR_INTEROP_API_KEY"] = api_key
     server_cmd = [
         sys.executable, "-m", "openreactor", "serve", "--model", args.model,
         "--host", args.host, "--port", str(port), "--ice-host", args.host,
         "--width", str(args.width), "--height", str(args.height), "--fps", str(args.fps),
-        "--log-level", args.server_log_level,
+        "--log-level", args.server_log_level, "--state-dir", str(state_dir),
     ]  # fmt: skip
     log_file = tempfile.NamedTemporaryFile(prefix="openreactor-server-", suffix=".log", delete=False)
     server = subprocess.Popen(server_cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO)
@@ -161,7 +223,7 @@ def main() -> int:
 
         driver = subprocess.Popen(
             [args.client_python, *driver_args, url],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=driver_env,
         )  # fmt: skip
         lines: queue.Queue[str | None] = queue.Queue()
         stderr_chunks: list[str] = []
@@ -199,6 +261,9 @@ def main() -> int:
                     report["session"][label] = http_status(f"{url}/session")
                 elif action == "stop_session":
                     report["session"][label] = http_status(f"{url}/stop_session", method="POST")
+                elif action == "cloud_session":
+                    label, _, session_id = label.partition(" ")
+                    report["cloud_session"][label] = cloud_session(url, api_key, session_id.strip())
                 elif action == "cpu":
                     report["cpu"][label] = {
                         "t": time.monotonic(),

@@ -26,6 +26,11 @@ Scenarios:
 ``reconnect``
     ``set_value``, ``reconnect()`` (same session, same connection id), frames carry on with the
     value kept and counters that did not restart.
+``cloud``
+    the cloud plane with an API key (``$OPENREACTOR_INTEROP_API_KEY``, made by the launcher's
+    ``--create-key``): ``Reactor("probe", api_key=KEY, api_url=URL)`` mints a token, creates the
+    session and polls it; >= 30 probe frames; ``set_value``; ``disconnect()``, after which the
+    launcher reads ``GET /sessions/{id}`` with a fresh token (``cloud_session``).
 ``multi`` (model ``echo``)
     client A creates, client B ``connect(session_id=...)``; both stream; replies go only to the
     sender; B leaving keeps the session, A leaving ends it.
@@ -192,8 +197,12 @@ async def connect(
     model: str = "probe",
     session_id: str | None = None,
     key: str = "connect",
+    api_key: str | None = None,
 ) -> Any:
-    reactor = Reactor(model, local=True, api_url=url)
+    if api_key is None:
+        reactor = Reactor(model, local=True, api_url=url)
+    else:
+        reactor = Reactor(model, api_key=api_key, api_url=url)
     reactor.track("main_video").on_frame(rec.on_frame)
     reactor.on_status(rec.on_status)
     reactor.on_error(rec.on_error)
@@ -306,6 +315,27 @@ async def scenario_sigterm(url: str, rec: Recorder, result: dict[str, Any]) -> N
         result["after_sigterm"]["disconnect_call"] = "ok"
     except Exception as exc:  # noqa: BLE001
         result["after_sigterm"]["disconnect_call"] = f"{type(exc).__name__}: {exc}"
+
+
+# -- the cloud plane: API key -> token -> session --------------------------------------------------
+
+CLOUD_MIN_FRAMES = 30
+CLOUD_VALUE = 3131
+
+
+async def scenario_cloud(url: str, rec: Recorder, result: dict[str, Any]) -> None:
+    reactor = await connect(url, rec, result, api_key=os.environ["OPENREACTOR_INTEROP_API_KEY"])
+    sid = reactor.get_session_id()
+    action(f"cloud_session connected {sid}")
+    got = await rec.wait_for(lambda: len(rec.decoded_since(0)) >= CLOUD_MIN_FRAMES, 15)
+    result["stream"] = {"reached_min": got, "shape": rec.shape, **counter_report(rec.decoded_since(0))}
+    mark = rec.count()
+    outcome = await command_outcome(reactor, "set_value", {"value": CLOUD_VALUE})
+    seen = await rec.wait_for(lambda: any(v == CLOUD_VALUE for _, _, v in rec.decoded_since(mark)), 5)
+    result["set_value"] = {**outcome, "value": CLOUD_VALUE, "value_seen": seen}
+    result["disconnect"] = await leave(reactor)
+    action(f"cloud_session after_disconnect {sid}")
+    action("session after_disconnect")
 
 
 # -- upload: FileRefs through the official client -----------------------------------------------
@@ -638,6 +668,7 @@ SCENARIOS = {
     "pause": scenario_pause,
     "reconnect": scenario_reconnect,
     "multi": scenario_multi,
+    "cloud": scenario_cloud,
 }
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from openreactor.auth.keys import KeyStore
+from openreactor.auth.ratelimit import RateLimiter
 from openreactor.auth.tokens import TokenError, TokenIssuer, TokenScope, load_or_create_secret
 
 
@@ -13,14 +14,18 @@ from openreactor.auth.tokens import TokenError, TokenIssuer, TokenScope, load_or
 class CloudAuth:
     keys: KeyStore
     tokens: TokenIssuer
+    token_rate: RateLimiter = field(default_factory=lambda: RateLimiter(0))
+    """``POST /tokens`` per client address and per API key (keys ``addr:…`` / ``key:…``)."""
 
     @classmethod
-    def open(cls, state_dir: Path) -> CloudAuth:
+    def open(cls, state_dir: Path, token_rate_per_minute: int = 0) -> CloudAuth:
         """Key store and signing secret under ``state_dir`` (created owner-only on first run)."""
         state_dir.mkdir(parents=True, exist_ok=True)
         state_dir.chmod(0o700)
         return cls(
-            KeyStore(state_dir / "keys.sqlite3"), TokenIssuer(load_or_create_secret(state_dir / "jwt.secret"))
+            KeyStore(state_dir / "keys.sqlite3"),
+            TokenIssuer(load_or_create_secret(state_dir / "jwt.secret")),
+            RateLimiter(token_rate_per_minute),
         )
 
     def scope_of(self, authorization: str | None) -> TokenScope:

@@ -54,9 +54,13 @@ class TokenScope:
     def allows_model(self, name: str) -> bool:
         return self.models is None or name in self.models
 
-    def allows_session(self, session_id: str, owner: str | None) -> bool:
+    def allows_session(self, session_id: str, owner: str | None, model: str | None = None) -> bool:
+        """Session-bound: exactly the bound sessions. Otherwise the key's own sessions, and with a
+        model scope only those of its models (``model``: the session's model name)."""
         if self.sessions is not None:
             return session_id in self.sessions
+        if model is not None and not self.allows_model(model):
+            return False
         return owner == self.key_id
 
 

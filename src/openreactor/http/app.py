@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 
@@ -29,6 +30,7 @@ from openreactor.models.loader import load_model
 from openreactor.registry import LocalRegistry
 from openreactor.sessions.session import EndReason
 from openreactor.settings import Settings
+from openreactor.workers.pool import WorkerRegistry
 from reactor_rtc import set_host_addresses
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,30 @@ def _middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(settings: Settings) -> None:
+    """A loud warning when the unauthenticated local-mode routes are reachable from the network."""
+    if is_loopback(settings.host):
+        return
+    log.warning(
+        "SECURITY: listening on %s, a non-loopback address. The local-mode routes (/start_session, "
+        "/session, /stop_session and the signalling and upload routes of a session started there) "
+        "take NO credentials: anyone who can reach this port can start, use and stop a session. "
+        "Only cloud-plane sessions (POST /tokens, POST /sessions) require a bearer token. Bind to "
+        "127.0.0.1, or put the server behind a firewall or an authenticating proxy.",
+        settings.host,
+    )
+
+
 def create_app(settings: Settings, model: Model | None = None) -> Starlette:
     """The server as an ASGI app. ``model`` (already loaded) overrides ``settings.model``."""
     metrics = ServerMetrics()  # a registry per app: several apps in one process count apart
@@ -69,11 +95,21 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
         if settings.ice_host_addresses is not None:
             set_host_addresses(settings.ice_host_addresses)
         loaded = model if model is not None else load_model(settings.model, settings.model_options())
-        registry = LocalRegistry(loaded, settings, metrics=metrics)
+        registry: LocalRegistry | WorkerRegistry
+        if settings.workers > 0:
+            registry = WorkerRegistry(loaded, settings, metrics=metrics)
+            try:
+                await registry.start()
+            except BaseException:
+                await registry.shutdown(EndReason.SERVER_SHUTDOWN)
+                raise
+        else:
+            registry = LocalRegistry(loaded, settings, metrics=metrics)
         app.state.registry = registry
         app.state.settings = settings
         app.state.metrics = metrics
-        app.state.auth = CloudAuth.open(settings.state_dir)
+        app.state.auth = CloudAuth.open(settings.state_dir, settings.token_rate_per_minute)
+        warn_if_exposed(settings)
         log.info("serving model %s", loaded.name)
         try:
             yield
@@ -88,6 +124,7 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
             *routes_uploads.routes,
             *openapi.routes,
             *(routes_debug.routes if settings.debug_endpoints else []),
+            *(routes_debug.worker_routes if settings.debug_endpoints and settings.workers > 0 else []),
             *(routes_metrics.routes if settings.metrics else []),
             *(routes_playground.routes if settings.playground else []),
         ],

@@ -43,7 +43,7 @@ _ERROR_TEXT = {
     409: "Conflict (a session is already running / none is running / upload already done)",
     413: "Body too large",
     426: "Client API version too old",
-    429: "No capacity (with Retry-After)",
+    429: "No capacity, or too many token requests (with Retry-After)",
     501: "Client API version newer than the server's",
     503: "Shutting down, or the connection limit is reached (with Retry-After)",
 }
@@ -363,7 +363,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             "tags": ["cloud"],
             "parameters": [API_KEY, _header("X-API-Key", "Alias of Reactor-API-Key")],
             **({"requestBody": _body(_ref("TokenRequest"), required=False)} if method == "post" else {}),
-            "responses": {"200": _json(_ref("Token"), "A token"), **_errors(400, 401, 413)},
+            "responses": {"200": _json(_ref("Token"), "A token"), **_errors(400, 401, 413, 429)},
         }
         for method in ("get", "post")
     },
@@ -478,6 +478,13 @@ PATHS: dict[str, dict[str, Schema]] = {
             "summary": "Resource counts (only with `serve --debug-endpoints`)",
             "tags": ["debug"],
             "responses": {"200": _json(_ref("DebugResources"), "Counts")},
+        }
+    },
+    "/debug/workers": {
+        "get": {
+            "summary": "Worker processes and their sessions (only with `serve --workers N --debug-endpoints`)",
+            "tags": ["debug"],
+            "responses": {"200": _json({"type": "object"}, "The pool")},
         }
     },
     "/": {

@@ -12,29 +12,41 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import auth_of, bearer_scope, registry_of
+from openreactor.http.access import AnyHost, auth_of, bearer_scope, registry_of
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, json_object
 from openreactor.registry import SessionBusyError
-from openreactor.session_host import InProcessSessionHost
 from openreactor.sessions.session import EndReason
 
 RETRY_AFTER_BUSY_S = 5
 
 
-def cloud_descriptor(host: InProcessSessionHost) -> dict[str, Any]:
+def cloud_descriptor(host: AnyHost) -> dict[str, Any]:
     descriptor = host.describe()
     descriptor["state"] = descriptor["state"].upper()
     return descriptor
 
 
+def _count_token_request(request: Request, who: str) -> None:
+    """One ``/tokens`` request by ``who``; 429 with ``Retry-After`` once over the per-minute limit."""
+    limiter = auth_of(request).token_rate
+    wait = limiter.retry_after(who)
+    if wait is not None:
+        raise ApiError(429, f"too many token requests; retry in {wait} s", {"Retry-After": str(wait)})
+    limiter.hit(who)
+
+
 async def tokens(request: Request) -> Response:
+    # Every attempt counts against the caller's address (failed ones too: no fast key guessing),
+    # then a valid key's requests count against the key wherever they come from.
+    _count_token_request(request, f"addr:{request.client.host if request.client else 'unknown'}")
     key = request.headers.get("reactor-api-key") or request.headers.get("x-api-key")
     if not key:
         raise ApiError(401, "missing Reactor-API-Key header")
     key_id = auth_of(request).keys.verify(key)
     if key_id is None:
         raise ApiError(401, "unknown or revoked API key")
+    _count_token_request(request, f"key:{key_id}")
     body = await json_object(request, allow_null=True) if request.method == "POST" else {}
     token, expires_at = auth_of(request).tokens.mint(key_id, body)
     return JSONResponse({"jwt": token, "expires_at": expires_at})
@@ -48,6 +60,8 @@ async def create_session(request: Request) -> Response:
     name = model.get("name") if isinstance(model, dict) else None
     if not isinstance(name, str) or not name:
         raise ApiError(400, "the body needs model.name")
+    if scope.sessions is not None:
+        raise ApiError(403, "a session-bound token may act on its sessions but not create new ones")
     if not scope.allows_model(name):
         raise ApiError(403, f"this token may not create sessions for model {name!r}")
     registry = registry_of(request)
@@ -57,7 +71,7 @@ async def create_session(request: Request) -> Response:
     if generation != "streamed":
         raise ApiError(400, f"generation {generation!r} is not supported by this server (only 'streamed')")
     try:
-        host = registry.start_session()
+        host = registry.start_session(owner=scope.key_id)
     except SessionBusyError as exc:
         raise ApiError(429, f"no capacity: {exc}", {"Retry-After": str(RETRY_AFTER_BUSY_S)}) from exc
     host.owner = scope.key_id
@@ -66,14 +80,15 @@ async def create_session(request: Request) -> Response:
     return JSONResponse(cloud_descriptor(host), status_code=201)
 
 
-def _owned_host(request: Request) -> InProcessSessionHost:
+def _owned_host(request: Request) -> AnyHost:
     check_api_version(request)
     scope = bearer_scope(request)
     session_id = request.path_params["session_id"]
-    host = registry_of(request).get(session_id)
+    registry = registry_of(request)
+    host = registry.get(session_id)
     if host is None or host.owner is None:
         raise ApiError(404, f"Unknown session {session_id}")
-    if not scope.allows_session(session_id, host.owner):
+    if not scope.allows_session(session_id, host.owner, registry.model.name):
         raise ApiError(403, f"this token may not act on session {session_id}")
     return host
 

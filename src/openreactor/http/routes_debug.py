@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from openreactor.http.access import registry_of
 from openreactor.transport.peer import open_peer_connections
+from openreactor.workers.pool import WorkerRegistry
 
 EXECUTOR_THREAD_PREFIX = "asyncio_"
 """Names of the event loop's default executor threads; that pool keeps its threads once started."""
@@ -33,11 +34,24 @@ async def resources(request: Request) -> Response:
             "threads": len(threads),
             "executor_threads": sum(1 for t in threads if t.name.startswith(EXECUTOR_THREAD_PREFIX)),
             "peer_connections": open_peer_connections(),
-            "sessions": 0 if registry.running is None else 1,
+            "sessions": (
+                len(registry.live_sessions())
+                if isinstance(registry, WorkerRegistry)
+                else (0 if registry.running is None else 1)
+            ),
             "upload_files": registry.upload_file_count(),
             "open_fds": _open_fds(),
         }
     )
 
 
+async def workers(request: Request) -> Response:
+    """``serve --workers N``: each worker process (pid, session) and the pool's limits."""
+    registry = registry_of(request)
+    if not isinstance(registry, WorkerRegistry):
+        return JSONResponse({"workers": []})
+    return JSONResponse(registry.workers_status())
+
+
 routes = [Route("/debug/resources", resources, methods=["GET"])]
+worker_routes = [Route("/debug/workers", workers, methods=["GET"])]

@@ -8,13 +8,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import live_host
+from openreactor.http.access import AnyHost, live_host
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, check_webrtc_version, json_object
 from openreactor.session_host import (
     LEGACY_CONNECTION_ID,
     ConnectionLimitError,
-    InProcessSessionHost,
     OfferError,
     SessionClosedError,
     UnknownConnectionError,
@@ -24,7 +23,7 @@ from openreactor.transport.peer import TrackMapping
 BASE = "/sessions/{session_id}/transport/webrtc"
 
 
-def _host(request: Request) -> InProcessSessionHost:
+def _host(request: Request) -> AnyHost:
     check_api_version(request)
     check_webrtc_version(request)
     return live_host(request)
@@ -93,7 +92,7 @@ async def offer(request: Request) -> Response:
     return JSONResponse({"connection_id": cid}, status_code=202)
 
 
-def _answer_response(host: InProcessSessionHost, cid: int) -> Response:
+def _answer_response(host: AnyHost, cid: int) -> Response:
     """202 while the answer is pending, else 200 with it (repeated until the next offer)."""
     try:
         answer = host.answer(cid)
@@ -104,7 +103,7 @@ def _answer_response(host: InProcessSessionHost, cid: int) -> Response:
     return JSONResponse({"sdp_answer": answer, "connection_id": cid})
 
 
-async def _candidates_response(request: Request, host: InProcessSessionHost, cid: int) -> Response:
+async def _candidates_response(request: Request, host: AnyHost, cid: int) -> Response:
     body = await json_object(request, allow_empty=False)
     candidates = body.get("candidates", [])
     if not isinstance(candidates, list):
