@@ -93,6 +93,24 @@ def _rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=servers)
 
 
+def _forward_keyframe_requests(sender: RTCRtpSender, track: ModelVideoTrack) -> None:
+    """Make the receiver's PLI/FIR reach our encoder.
+
+    aiortc answers PLI/FIR by flagging its own encoder, which our tracks bypass (they hand it
+    encoded packets). Without this a lost packet freezes the picture until the next periodic
+    keyframe. aiortc has no public hook for it, so we wrap the sender's (private) method.
+    """
+    original = getattr(sender, "_send_keyframe", None)
+    if original is None:
+        return
+
+    def send_keyframe() -> None:
+        original()
+        track.request_keyframe()
+
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
 def _vp8_preferences() -> list[Any]:
     caps = RTCRtpSender.getCapabilities("video").codecs
     return [c for c in caps if c.mimeType.lower() in ("video/vp8", "video/rtx")]
@@ -292,6 +310,7 @@ class Peer:
                     on_first_packet=self._first_packet_hook(offered_at),
                 )
                 transceiver.sender.replaceTrack(track)
+                _forward_keyframe_requests(transceiver.sender, track)
                 self.tracks[entry.name] = track
             elif (
                 entry is not None
