@@ -39,7 +39,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from proc_stats import free_port, rss_kib
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -59,22 +59,6 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def log(text: str) -> None:
     print(f"[load] {text}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def rss_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
 
 
 def cpu_ticks(pid: int) -> int | None:
