@@ -4,7 +4,8 @@
 #   .interop-venv    the official reactor-sdk 1.13.0 (same import name as ours, so a venv of its own)
 #   .runtime-venv    Reactor's runtime 3.10.0 (Python >= 3.12), for our SDK's interop test
 #   js/node_modules  the JS SDK's toolchain and the official JS client
-#   Debian packages  chromium (browser tests), iproute2 + util-linux (netns-run), curl
+#   Debian packages  chromium (browser tests), iproute2 + util-linux (netns-run), curl,
+#                    redis-server (scale-out tests), coturn (TURN relay test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,8 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v unshare >/dev/null || need_apt+=(util-linux)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v turnserver >/dev/null || need_apt+=(coturn)
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = "0" ] || SUDO="sudo"
