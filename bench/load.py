@@ -248,6 +248,8 @@ def start_server(
         "--width", str(args.width), "--height", str(args.height), "--fps", str(args.fps),
         "--ice-host", HOST, "--workers", str(args.sessions),
         "--state-dir", str(state_dir), "--debug-endpoints",
+        # Sessions must outlive the hold (the cloud default ends them after 1200 s).
+        "--max-session-duration", str(int(min(args.seconds, MAX_SECONDS) + 600)),
     ]  # fmt: skip
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)

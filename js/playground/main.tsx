@@ -1,4 +1,6 @@
 // The openreactor playground: live video, commands from the model's schema, uploads, webcam.
+// Local mode (served by `openreactor serve`) joins or starts the one local session; cloud mode
+// (served by an app server, see cloud.ts) creates its own session with a short-lived JWT.
 import { useEffect, useState, type FormEvent, type ReactNode } from "react";
 import { createRoot } from "react-dom/client";
 
@@ -13,61 +15,12 @@ import {
   type FileRef,
 } from "@reactor-team/js-sdk";
 
+import { createTokenSource, readPlaygroundConfig } from "./cloud.js";
+import { modelFromSchema, type CommandSpec, type JsonSchema, type ModelInfo } from "./schema.js";
 import "./style.css";
 
-interface JsonSchema {
-  type?: string | string[];
-  description?: string;
-  minimum?: number;
-  maximum?: number;
-  enum?: unknown[];
-  default?: unknown;
-  format?: string;
-  $ref?: string;
-  anyOf?: JsonSchema[];
-  properties?: Record<string, JsonSchema>;
-  required?: string[];
-}
-
-interface CommandSpec {
-  name: string;
-  summary: string;
-  properties: Record<string, JsonSchema>;
-  required: string[];
-}
-
-interface ModelInfo {
-  name: string;
-  description: string;
-  commands: CommandSpec[];
-  acceptsAny: boolean;
-  inputs: string[];
-}
-
-async function loadModel(): Promise<ModelInfo> {
-  const doc = (await (await fetch("/schema")).json()) as {
-    info?: { title?: string; description?: string };
-    paths?: Record<string, { post?: { operationId?: string; summary?: string; requestBody?: { content?: { "application/json"?: { schema?: JsonSchema } } } } }>;
-    "x-reactor"?: { tracks?: { name: string; direction: string }[]; accepts_any_command?: boolean };
-  };
-  const commands: CommandSpec[] = [];
-  for (const [path, item] of Object.entries(doc.paths ?? {})) {
-    if (!path.startsWith("/events/") || !item.post) continue;
-    const schema = item.post.requestBody?.content?.["application/json"]?.schema ?? {};
-    commands.push({
-      name: item.post.operationId ?? path.slice("/events/".length),
-      summary: item.post.summary ?? "",
-      properties: schema.properties ?? {},
-      required: schema.required ?? [],
-    });
-  }
-  return {
-    name: doc.info?.title ?? "model",
-    description: doc.info?.description ?? "",
-    commands,
-    acceptsAny: doc["x-reactor"]?.accepts_any_command ?? commands.length === 0,
-    inputs: (doc["x-reactor"]?.tracks ?? []).filter((t) => t.direction === "in").map((t) => t.name),
-  };
+async function loadLocalModel(): Promise<ModelInfo> {
+  return modelFromSchema(await (await fetch("/schema")).json());
 }
 
 function typeOf(schema: JsonSchema): string {
@@ -93,6 +46,10 @@ function Status(): ReactNode {
   useEffect(() => {
     document.body.dataset.status = status;
   }, [status]);
+  useEffect(() => {
+    if (sessionId) document.body.dataset.sessionId = sessionId;
+    else delete document.body.dataset.sessionId;
+  }, [sessionId]);
   return (
     <div className="bar">
       <span className={`badge ${status}`}>{status}</span>
@@ -295,7 +252,7 @@ function Messages(): ReactNode {
   );
 }
 
-function App({ model }: { model: ModelInfo }): ReactNode {
+function App({ model, where, note }: { model: ModelInfo; where?: string; note?: ReactNode }): ReactNode {
   const [webcam, setWebcam] = useState(false);
   const hasPrompt = model.commands.some((c) => c.name === "set_prompt");
   return (
@@ -303,6 +260,7 @@ function App({ model }: { model: ModelInfo }): ReactNode {
       <header>
         <h1>
           openreactor <span className="muted">/</span> {model.name}
+          {where ? <span className="muted"> · {where}</span> : null}
         </h1>
         <p className="muted">{model.description}</p>
       </header>
@@ -314,6 +272,7 @@ function App({ model }: { model: ModelInfo }): ReactNode {
           {webcam ? <WebcamStream track={model.inputs[0]!} className="webcam" /> : null}
         </div>
         <aside>
+          {note}
           {hasPrompt ? <PromptBox /> : null}
           {model.commands
             .filter((c) => !(hasPrompt && c.name === "set_prompt"))
@@ -334,10 +293,64 @@ function App({ model }: { model: ModelInfo }): ReactNode {
   );
 }
 
+/**
+ * Cloud mode's command forms. Our server publishes the model's schema at `{api}/schema` (no token
+ * needed); a server without that route is asked over the data channel once connected.
+ */
+function useCloudModel(apiUrl: string): ModelInfo | undefined {
+  const { status, reactor } = useReactor((s) => ({ status: s.status, reactor: s.internal.reactor }));
+  const [model, setModel] = useState<ModelInfo | undefined>();
+  const [noHttpSchema, setNoHttpSchema] = useState(false);
+  useEffect(() => {
+    let live = true;
+    fetch(`${apiUrl}/schema`)
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`))))
+      .then(
+        (doc: unknown) => live && setModel(modelFromSchema(doc)),
+        () => live && setNoHttpSchema(true),
+      );
+    return () => {
+      live = false;
+    };
+  }, [apiUrl]);
+  useEffect(() => {
+    if (!noHttpSchema || status !== "ready" || model) return;
+    let live = true;
+    reactor.getSchema().then(
+      (doc) => live && setModel(modelFromSchema(doc)),
+      (exc: unknown) => console.warn("[playground] no model schema", exc),
+    );
+    return () => {
+      live = false;
+    };
+  }, [noHttpSchema, status, reactor, model]);
+  return model;
+}
+
+function CloudApp({ modelName, apiUrl }: { modelName: string; apiUrl: string }): ReactNode {
+  const model = useCloudModel(apiUrl);
+  const shown = model ?? { name: modelName, description: "", commands: [], acceptsAny: false, inputs: [] };
+  const note = model ? null : <div className="muted">The model's commands appear once its schema has arrived.</div>;
+  return <App model={shown} where={`cloud · ${new URL(apiUrl).host}`} note={note} />;
+}
+
 async function main(): Promise<void> {
   const root = createRoot(document.getElementById("root")!);
   try {
-    const model = await loadModel();
+    const config = readPlaygroundConfig(document);
+    document.body.dataset.mode = config.mode;
+    if (config.mode === "cloud") {
+      // The app server's token route keeps the API key; the SDK asks the source before every
+      // request and the source fetches a fresh JWT only when the cached one is about to expire.
+      const tokens = createTokenSource(config.tokenEndpoint);
+      root.render(
+        <ReactorProvider modelName={config.modelName} apiUrl={config.apiUrl} getJwt={tokens.get} connectOptions={{ autoConnect: true }}>
+          <CloudApp modelName={config.modelName} apiUrl={config.apiUrl} />
+        </ReactorProvider>,
+      );
+      return;
+    }
+    const model = await loadLocalModel();
     // Local mode hosts one session at a time: join the running one (e.g. started by another tab or
     // by the Python SDK) instead of failing with 409.
     const running = await fetch("/session").then((r) => (r.ok ? r.json() : null)).catch(() => null);
@@ -348,7 +361,7 @@ async function main(): Promise<void> {
       </ReactorProvider>,
     );
   } catch (exc) {
-    root.render(<div className="error">cannot load the model schema: {String(exc)}</div>);
+    root.render(<div className="error">cannot start the playground: {String(exc)}</div>);
   }
 }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { FileRef, isFileRef } from "./fileRef.js";
 import { Reactor } from "./reactor.js";
@@ -50,6 +50,60 @@ describe("Reactor (no network)", () => {
     await r.disconnect();
     await r.disconnect(true);
     expect(errors).toBe(0);
+  });
+});
+
+/** Stub `fetch`: records "METHOD /path Authorization" and answers through `answer`. */
+function recordFetch(answer: (method: string, path: string) => Response): string[] {
+  const seen: string[] = [];
+  vi.stubGlobal("fetch", async (url: string, init: RequestInit) => {
+    const method = init.method ?? "GET";
+    const path = new URL(url).pathname;
+    seen.push(`${method} ${path} ${(init.headers as Record<string, string>)["Authorization"] ?? "-"}`);
+    return answer(method, path);
+  });
+  return seen;
+}
+
+const READY = {
+  session_id: "s1",
+  state: "WAITING",
+  cluster: "local",
+  model: { name: "m" },
+  server_info: { server_version: "0" },
+  selected_transport: { protocol: "webrtc", version: "1.0" },
+  capabilities: { tracks: [] },
+};
+
+describe("token resolution", () => {
+  afterEach(() => void vi.unstubAllGlobals());
+
+  it("asks getJwt before every request, so a renewed token is used within one connect", async () => {
+    let current = "a";
+    const seen = recordFetch((method, path) => {
+      if (method === "POST" && path === "/sessions") {
+        current = "b"; // the app's token source renewed its token
+        return Response.json(READY, { status: 201 });
+      }
+      if (method === "DELETE") return new Response(null, { status: 204 });
+      return new Response("down", { status: 503 });
+    });
+    const r = new Reactor({ modelName: "m", apiUrl: "http://api", getJwt: () => current });
+    await expect(r.connect()).rejects.toMatchObject({ code: "SERVER_ERROR" });
+    expect(seen).toEqual([
+      "POST /sessions Bearer a",
+      "GET /sessions/s1/transport/webrtc/ice_servers Bearer b",
+      "DELETE /sessions/s1 Bearer b",
+    ]);
+  });
+
+  it("lets a token given to connect(jwt) win, and falls back from an empty getJwt to jwt or local's placeholder", async () => {
+    const seen = recordFetch(() => new Response("down", { status: 503 }));
+    await expect(new Reactor({ modelName: "m", apiUrl: "http://api", getJwt: () => "from-resolver" }).connect("explicit")).rejects.toThrow();
+    await expect(new Reactor({ modelName: "m", apiUrl: "http://api", getJwt: () => "", jwt: "static" }).connect()).rejects.toThrow();
+    await expect(new Reactor({ modelName: "m", apiUrl: "http://api", local: true, getJwt: () => "" }).connect()).rejects.toThrow();
+    expect(seen).toEqual(["POST /sessions Bearer explicit", "POST /sessions Bearer static", "POST /start_session Bearer local"]);
+    await expect(new Reactor({ modelName: "m", apiUrl: "http://api", getJwt: () => "" }).connect()).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 });
 

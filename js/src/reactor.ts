@@ -525,7 +525,10 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
 
   private async resolveToken(): Promise<string | undefined> {
     if (this.connectToken) return this.connectToken;
-    if (this.options.getJwt) return await this.options.getJwt();
+    // An empty answer from the resolver means "no token from here" (the provider's resolver gives
+    // "" while its props hold none), so the static token and local mode's placeholder still apply.
+    const resolved = this.options.getJwt ? await this.options.getJwt() : undefined;
+    if (resolved) return resolved;
     if (this.options.jwt) return this.options.jwt;
     return this.local ? "local" : undefined;
   }

@@ -13,9 +13,10 @@ from typing import Any
 from openreactor.codegen.command import add_parser as add_codegen_parser
 from openreactor.codegen.command import run as run_codegen
 from openreactor.config import ConfigError, resolve_settings
+from openreactor.ice import check_ice_settings
 from openreactor.logs import LOG_FORMATS, configure_logging
 from openreactor.models.builtin import BUILTIN_MODELS
-from openreactor.models.loader import ModelNotFoundError, load_model
+from openreactor.models.loader import ModelNotFoundError, load_model, resolve_model_class
 from openreactor.models.schema import openapi_document
 from openreactor.settings import Settings, default_state_dir
 
@@ -43,8 +44,48 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         type=_addresses,
         metavar="ADDR[,ADDR]",
-        help="host address(es) ICE may offer, e.g. 127.0.0.1 on loopback or the public address "
-        "behind NAT; default: every interface but loopback",
+        help="local address(es) ICE may offer (they must be on an interface), e.g. 127.0.0.1 on "
+        "loopback; default: every interface but loopback. Behind NAT see --ice-public",
+    )
+    serve.add_argument(
+        "--ice-public",
+        dest="ice_public",
+        action="append",
+        type=_addresses,
+        metavar="PUBLIC|LOCAL=PUBLIC",
+        help="behind a 1:1 NAT: also offer the host candidates' ports on this public address "
+        "(LOCAL=PUBLIC: only those on LOCAL)",
+    )
+    serve.add_argument(
+        "--stun-url",
+        dest="stun_urls",
+        action="append",
+        type=_addresses,
+        metavar="URL",
+        help="STUN server handed to clients, e.g. stun:stun.example.org:3478",
+    )
+    serve.add_argument(
+        "--turn-url",
+        dest="turn_urls",
+        action="append",
+        type=_addresses,
+        metavar="URL",
+        help="TURN server handed to clients with short-lived credentials, e.g. "
+        "turn:turn.example.org:3478?transport=udp (needs --turn-secret-file)",
+    )
+    serve.add_argument(
+        "--turn-secret-file",
+        type=Path,
+        metavar="FILE",
+        help="the TURN server's shared secret (coturn static-auth-secret)",
+    )
+    serve.add_argument(
+        "--turn-ttl", type=int, metavar="S", help="lifetime of minted TURN credentials (default 3600)"
+    )
+    serve.add_argument(
+        "--turn-for-server",
+        action="store_true",
+        help="the server's own ICE agent also takes a TURN relay candidate (hosts without inbound UDP)",
     )
     serve.add_argument("--video-bitrate-min", type=int, metavar="BPS")
     serve.add_argument("--video-bitrate-max", type=int, metavar="BPS")
@@ -75,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest upload accepted, in MiB (default 100)",
     )
     serve.add_argument(
+        "--upload-dir",
+        type=Path,
+        metavar="DIR",
+        help="where sessions store uploads, one folder each (default: a fresh temporary folder)",
+    )
+    serve.add_argument(
         "--negotiation-timeout",
         type=float,
         metavar="S",
@@ -98,6 +145,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="S",
         help="with --workers: the longest a session lives (default 1200)",
+    )
+    serve.add_argument(
+        "--model-step-timeout",
+        type=float,
+        metavar="S",
+        help="end the session (model_timeout) when one call into the model takes longer "
+        "(default 10; 0 = no limit)",
+    )
+    serve.add_argument(
+        "--max-session-memory-mb",
+        type=float,
+        metavar="MB",
+        help="end the session (memory_limit) when the process's RSS grows this much above its "
+        "baseline (default: no limit)",
     )
     serve.add_argument(
         "--debug-endpoints", action="store_true", help="serve GET /debug/resources (resource counts)"
@@ -129,10 +190,40 @@ def build_parser() -> argparse.ArgumentParser:
         "environment variable > file > default",
     )
 
+    # Scale-out: both take every `serve` flag (HTTP, TLS, ICE, model, pool size, limits) plus the
+    # cluster's own; the coordinator ignores the model flags (it hosts no model).
+    worker_node = sub.add_parser(
+        "worker",
+        conflict_handler="resolve",
+        help="join a cluster: host sessions of --model in --workers N processes, announced in Redis",
+    )
+    coordinator = sub.add_parser(
+        "coordinator",
+        conflict_handler="resolve",
+        help="the public front of a cluster: places sessions on workers, keeps its state in Redis",
+    )
+    for cluster_parser in (worker_node, coordinator):
+        cluster_parser._add_container_actions(serve)
+        cluster_parser.add_argument("--redis", dest="redis_url", metavar="URL", help="redis://host:port/db")
+        cluster_parser.add_argument("--cluster-prefix", metavar="PREFIX", help="Redis key prefix")
+        cluster_parser.add_argument("--heartbeat", type=float, metavar="S", help="worker heartbeat (default 1)")
+        cluster_parser.add_argument(
+            "--worker-ttl", type=float, metavar="S", help="a worker silent this long is dead (default 5)"
+        )
+    worker_node.add_argument(
+        "--advertise-url", metavar="URL", help="how coordinators reach this node (default http://HOST:PORT)"
+    )
+    worker_node.add_argument("--worker-id", metavar="ID", help="this node's id (default hostname-random)")
+    worker_node.add_argument(
+        "--drain-timeout", type=float, metavar="S", help="SIGTERM: how long live sessions may go on (default 30)"
+    )
+
     sub.add_parser("models", help="list the built-in models")
 
     keys = sub.add_parser("keys", help="manage API keys for the cloud plane")
     keys.add_argument("--state-dir", type=Path, default=None, metavar="DIR")
+    keys.add_argument("--redis", dest="redis_url", metavar="URL", help="the keys of a cluster (coordinators)")
+    keys.add_argument("--cluster-prefix", default="openreactor:", metavar="PREFIX")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it (shown only once)")
     create.add_argument("--name", default="")
@@ -173,17 +264,44 @@ _FLAG_FIELDS = {
     "workers": "workers",
     "max_sessions_per_key": "max_sessions_per_key",
     "max_session_duration": "max_session_duration_s",
+    "upload_dir": "upload_dir",
+    "model_step_timeout": "model_step_timeout_s",
+    "max_session_memory_mb": "max_session_memory_mb",
+    "turn_secret_file": "turn_secret_file",
+    "turn_ttl": "turn_ttl_s",
 }
 """``serve`` flag (argparse dest) -> the Settings field it sets, for flags that map one to one."""
+
+_LIST_FLAGS = {"ice_public": "ice_public_addresses", "stun_urls": "stun_urls", "turn_urls": "turn_urls"}
+"""Repeatable comma-separated ``serve`` flags (argparse dest) -> the tuple Settings field they set."""
+
+
+_CLUSTER_FLAG_FIELDS = {
+    "redis_url": "redis_url",
+    "cluster_prefix": "cluster_prefix",
+    "heartbeat": "heartbeat_s",
+    "worker_ttl": "worker_ttl_s",
+    "advertise_url": "advertise_url",
+    "worker_id": "worker_id",
+    "drain_timeout": "drain_timeout_s",
+}
+"""``worker`` / ``coordinator`` flags -> Settings fields."""
 
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The Settings fields set by flags actually given on the command line."""
     out = {
-        field: getattr(args, dest) for dest, field in _FLAG_FIELDS.items() if getattr(args, dest) is not None
+        field: getattr(args, dest)
+        for dest, field in {**_FLAG_FIELDS, **_CLUSTER_FLAG_FIELDS}.items()
+        if getattr(args, dest, None) is not None
     }
     if args.ice_hosts:
         out["ice_host_addresses"] = tuple(a for group in args.ice_hosts for a in group)
+    for dest, field in _LIST_FLAGS.items():
+        if getattr(args, dest):
+            out[field] = tuple(a for group in getattr(args, dest) for a in group)
+    if args.turn_for_server:
+        out["turn_for_server"] = True
     if args.max_upload_mb is not None:
         out["max_upload_bytes"] = int(args.max_upload_mb * 2**20)
     if args.cors_origins:
@@ -217,6 +335,11 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"openreactor: {exc}", file=sys.stderr)
         return 2
+    try:
+        check_ice_settings(settings)
+    except ConfigError as exc:
+        print(f"openreactor: {exc}", file=sys.stderr)
+        return 2
     if (settings.tls_cert is None) != (settings.tls_key is None):
         print("openreactor: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
@@ -226,7 +349,15 @@ def serve(args: argparse.Namespace) -> int:
         print(f"openreactor: {exc}", file=sys.stderr)
         return 2
     try:
-        model = load_model(settings.model, settings.model_options())
+        # With worker processes only they load the model (a GPU model must not load twice):
+        # here just check that it resolves.
+        model = (
+            None
+            if settings.workers > 0
+            else load_model(settings.model, settings.model_options())
+        )
+        if model is None:
+            resolve_model_class(settings.model)
     except (ModelNotFoundError, ValueError, TypeError) as exc:
         print(f"openreactor: {exc}", file=sys.stderr)
         return 2
@@ -246,10 +377,56 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def manage_keys(args: argparse.Namespace) -> int:
-    from openreactor.auth.access import CloudAuth
+def run_cluster_process(args: argparse.Namespace) -> int:
+    """``openreactor worker`` / ``openreactor coordinator``: settings as for ``serve``, plus Redis."""
+    import uvicorn
 
-    store = CloudAuth.open(args.state_dir or default_state_dir()).keys
+    try:
+        settings = serve_settings(args)
+        log_config = configure_logging(settings.log_level, settings.log_format)
+    except (ConfigError, ValueError) as exc:
+        print(f"openreactor: {exc}", file=sys.stderr)
+        return 2
+    if not settings.redis_url:
+        print("openreactor: a cluster process needs --redis URL (or OPENREACTOR_REDIS_URL)", file=sys.stderr)
+        return 2
+    try:
+        check_ice_settings(settings)
+    except ConfigError as exc:
+        print(f"openreactor: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: None)  # see serve(): exit 0 after a graceful stop
+    if args.command == "worker":
+        from openreactor.cluster.node import run_node
+
+        return run_node(settings, log_config)
+    from openreactor.cluster.coordinator import create_coordinator_app
+
+    uvicorn.run(
+        create_coordinator_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=log_config,
+        timeout_graceful_shutdown=10,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+    )
+    return 0
+
+
+def manage_keys(args: argparse.Namespace) -> int:
+    from openreactor.auth.keys import KeyStore
+    from openreactor.cluster.keys import RedisKeyAdmin
+
+    store: KeyStore | RedisKeyAdmin
+    if args.redis_url:
+        store = RedisKeyAdmin(args.redis_url, args.cluster_prefix)
+    else:
+        state_dir = args.state_dir or default_state_dir()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.chmod(0o700)
+        store = KeyStore(state_dir / "keys.sqlite3")
     if args.keys_command == "create":
         record, plain = store.create(args.name)
         print(f"{record.key_id} {plain}")
@@ -276,6 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "keys":
         return manage_keys(args)
+    if args.command in ("worker", "coordinator"):
+        return run_cluster_process(args)
     if args.command == "worker-process":
         from openreactor.workers.settings_codec import load_settings
         from openreactor.workers.worker_app import run_worker

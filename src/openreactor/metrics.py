@@ -31,7 +31,16 @@ received (``recvonly``) tracks (counts summed, ``frames_per_second`` the lowest,
 highest), the last two from ``connection_stat``."""
 
 SESSION_END_REASONS = frozenset(
-    {"client_ended", "client_timeout", "max_duration", "model_error", "server_shutdown"}
+    {
+        "client_ended",
+        "client_timeout",
+        "max_duration",
+        "memory_limit",
+        "model_error",
+        "model_timeout",
+        "server_shutdown",
+        "worker_lost",
+    }
 )
 """``sessions.session.EndReason`` values: the only ``reason`` labels (bounded cardinality)."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from openreactor.metrics import ServerMetrics
 from openreactor.models.api import Model
-from openreactor.session_host import InProcessSessionHost
+from openreactor.session_host import InProcessSessionHost, SessionHost
 from openreactor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,8 +20,20 @@ ENDED_SESSIONS_KEPT = 16
 """Ended sessions stay visible (state ``closed``) so late callers learn it ended, not 'unknown'."""
 
 
+def check_model(model: Model | type[Model], name: str | None, version: str | None) -> None:
+    """``UnknownModelError`` unless ``model`` is the one a client asked for (name, and version if given)."""
+    if name is not None and name != model.name:
+        raise UnknownModelError(f"unknown model {name!r}; this server hosts {model.name!r}")
+    if version is not None and version != model.version:
+        raise UnknownModelError(f"model {model.name!r} version {version!r} is not served here ({model.version!r} is)")
+
+
 class SessionBusyError(RuntimeError):
-    pass
+    """No room for another session (429 on the cloud plane, 409 on the local one)."""
+
+
+class UnknownModelError(LookupError):
+    """No host here serves the requested model (404)."""
 
 
 class LocalRegistry:
@@ -53,13 +65,22 @@ class LocalRegistry:
         while len(self.ended) > ENDED_SESSIONS_KEPT:
             self.ended.pop(next(iter(self.ended)))
 
-    def start_session(self, owner: str | None = None) -> InProcessSessionHost:
+    async def start_session(
+        self,
+        owner: str | None = None,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        session_id: str | None = None,
+        max_duration_s: float | None = None,
+    ) -> InProcessSessionHost:
+        check_model(self.model, model, version)
         if self.shutting_down:
             raise SessionBusyError("cannot start session while shutting down")
         running = self.running
         if running is not None:
             raise SessionBusyError(f"cannot start session while {running.session.state.value}")
-        session_id = str(uuid.uuid4())
+        session_id = session_id or str(uuid.uuid4())
         host = InProcessSessionHost(
             session_id,
             self.model,
@@ -70,15 +91,17 @@ class LocalRegistry:
         host.owner = owner
         host.start()
         self.current = host
+        if max_duration_s is not None:
+            await host.limit_duration(max_duration_s)
         return host
 
-    def get(self, session_id: str) -> InProcessSessionHost | None:
+    async def get(self, session_id: str) -> InProcessSessionHost | None:
         running = self.running
         if running is not None and running.session_id == session_id:
             return running
         return self.ended.get(session_id)
 
-    def host_of_upload(self, upload_id: str) -> InProcessSessionHost | None:
+    async def host_of_upload(self, upload_id: str) -> InProcessSessionHost | None:
         """The running session that issued ``upload_id`` (ended sessions keep no uploads)."""
         host = self.running
         if host is not None and host.has_upload(upload_id):
@@ -88,6 +111,12 @@ class LocalRegistry:
     def upload_file_count(self) -> int:
         """Files under the uploads root, whichever session they belong to (for leak checks)."""
         return sum(len(files) for _, _, files in os.walk(self.uploads_root))
+
+    async def count_upload_files(self) -> int:
+        return self.upload_file_count()
+
+    async def stop_session(self, host: SessionHost, reason: str) -> None:
+        await host.stop(reason)
 
     async def shutdown(self, reason: str) -> None:
         """End the running session (clients get ``session_ended``), then wait for it to close."""

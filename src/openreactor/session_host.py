@@ -39,17 +39,31 @@ class ConnectionLimitError(RuntimeError):
 
 
 class SessionHost(Protocol):
-    """Everything the front may ask of one session."""
+    """Everything the front may ask of one session.
+
+    Every call is a coroutine: the host may be in this process, in a worker process behind a unix
+    socket, or on another machine (``openreactor coordinator``), and the front's event loop must
+    never wait on I/O synchronously.
+    """
+
+    owner: str | None
+    """The API key id that created the session on the cloud plane; ``None`` for local sessions."""
 
     @property
     def session_id(self) -> str: ...
 
     @property
+    def model_name(self) -> str: ...
+
+    @property
     def closed(self) -> bool: ...
 
-    def describe(self) -> dict[str, Any]: ...
+    @property
+    def end_reason(self) -> str | None: ...
 
-    def create_connection(self) -> tuple[int, dict[str, Any]]: ...
+    async def describe(self) -> dict[str, Any]: ...
+
+    async def create_connection(self) -> tuple[int, dict[str, Any]]: ...
 
     async def offer(
         self,
@@ -61,21 +75,19 @@ class SessionHost(Protocol):
         wire: WireVersion | None = None,
     ) -> str: ...
 
-    def answer(self, connection_id: int) -> str | None: ...
+    async def answer(self, connection_id: int) -> str | None: ...
 
-    def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None: ...
+    async def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None: ...
 
-    def create_upload(self, name: str, size: int, mime_type: str) -> UploadSlot: ...
-
-    def has_upload(self, upload_id: str) -> bool: ...
+    async def create_upload(self, name: str, size: int, mime_type: str) -> UploadSlot: ...
 
     async def receive_upload(
         self, upload_id: str, chunks: AsyncIterator[bytes], declared_length: int | None
     ) -> UploadSlot: ...
 
-    async def stop(self, reason: str) -> None: ...
+    async def limit_duration(self, seconds: float) -> None: ...
 
-    async def wait_closed(self) -> None: ...
+    async def stop(self, reason: str) -> None: ...
 
 
 class InProcessSessionHost:
@@ -104,23 +116,35 @@ class InProcessSessionHost:
         return self.session.id
 
     @property
+    def model_name(self) -> str:
+        return self.session.model.name
+
+    @property
     def closed(self) -> bool:
         return self.session.is_closed
+
+    @property
+    def end_reason(self) -> str | None:
+        return self.session.end_reason
 
     def start(self) -> None:
         self.session.start()
 
-    def limit_duration(self, seconds: float) -> None:
-        """End the session ``seconds`` from now (reason ``max_duration``)."""
+    async def limit_duration(self, seconds: float) -> None:
+        """End the session ``seconds`` from now (reason ``max_duration``); only ever sooner."""
         loop = asyncio.get_running_loop()
+        if self._duration_limit is not None:
+            if self._duration_limit.when() <= loop.time() + seconds:
+                return
+            self._duration_limit.cancel()
         self._duration_limit = loop.call_later(seconds, self.session.end, EndReason.MAX_DURATION)
 
-    def describe(self) -> dict[str, Any]:
+    async def describe(self) -> dict[str, Any]:
         model = self.session.model
         return {
             "session_id": self.session.id,
             "state": self.session.state.value,
-            "cluster": "local",
+            "cluster": self.settings.worker_id or "local",
             "model": {"name": model.name},
             "server_info": {"server_version": __version__},
             "generation": "streamed",
@@ -143,7 +167,7 @@ class InProcessSessionHost:
         if self.session.is_ending or self.session.is_closed:
             raise SessionClosedError(f"session {self.session.id} has ended ({self.session.end_reason})")
 
-    def create_connection(self) -> tuple[int, dict[str, Any]]:
+    async def create_connection(self) -> tuple[int, dict[str, Any]]:
         self._check_open()
         if len(self.peers) >= self.settings.max_connections:
             raise ConnectionLimitError("Connection limit reached")
@@ -174,17 +198,17 @@ class InProcessSessionHost:
             self.peers[connection_id] = Peer(connection_id, self.session, self.settings, wire=wire)
         return await self._peer(connection_id).apply_offer(sdp, mapping)
 
-    def answer(self, connection_id: int) -> str | None:
+    async def answer(self, connection_id: int) -> str | None:
         self._check_open()
         return self._peer(connection_id).answer
 
-    def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None:
+    async def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None:
         self._check_open()
         self._peer(connection_id).add_candidates(candidates)
 
     # -- uploads (PROTOCOL.md §7) -------------------------------------------------------------------
 
-    def create_upload(self, name: str, size: int, mime_type: str) -> UploadSlot:
+    async def create_upload(self, name: str, size: int, mime_type: str) -> UploadSlot:
         """Issue an upload slot; raises ``UploadTooLargeError`` when ``size`` is over the limit."""
         self._check_open()
         return self.session.uploads.issue(name, size, mime_type)

@@ -34,7 +34,22 @@ class Settings:
     ice_host_addresses: tuple[str, ...] | None = None
     """Host addresses ICE may offer; ``None`` = every interface but loopback (aioice's default)."""
     ice_servers: list[dict[str, Any]] = field(default_factory=list)
-    """STUN/TURN servers handed to clients and used by the server's own ICE agent."""
+    """STUN/TURN servers handed to clients and used by the server's own ICE agent, verbatim."""
+    ice_public_addresses: tuple[str, ...] = ()
+    """Behind a 1:1 NAT: ``PUBLIC`` or ``LOCAL=PUBLIC``; the answer also offers each (mapped) host
+    candidate's port on the public address (transport/public_address.py)."""
+    stun_urls: tuple[str, ...] = ()
+    """STUN servers handed to clients (``stun:host:port``); the server does not query them."""
+    turn_urls: tuple[str, ...] = ()
+    """TURN servers handed to clients with fresh credentials (``turn:host:3478?transport=udp``)."""
+    turn_secret_file: Path | None = None
+    """File with the TURN server's shared secret (coturn ``static-auth-secret``), re-read per
+    request; a file rather than a setting so that the secret stays off command lines."""
+    turn_ttl_s: int = 3600
+    """Lifetime of the TURN credentials minted per ``ice_servers`` request (at most 24 h)."""
+    turn_for_server: bool = False
+    """The server's own ICE agent also takes a relay candidate on the first TURN URL, for hosts
+    that accept no inbound UDP (costs an allocation per connection and time before the answer)."""
     video_bitrate_min: int = 1_000_000
     """Encoder bitrate range in bit/s; the encoder starts at the maximum."""
     video_bitrate_max: int = 8_000_000
@@ -81,6 +96,32 @@ class Settings:
     """With workers: concurrent sessions one API key may hold (429 beyond it); ``None`` = no limit."""
     max_session_duration_s: float | None = None
     """With workers: the longest a session lives (reason ``max_duration``); ``None`` = 1200 s."""
+    model_step_timeout_s: float | None = 10.0
+    """Longest one call into the model (a generation step, a command handler, a hook) may take;
+    beyond it the session ends (reason ``model_timeout``). ``None`` or 0: no limit. The stuck
+    thread cannot be killed; with ``workers`` its worker process is replaced."""
+    max_session_memory_mb: float | None = None
+    """End a session (reason ``memory_limit``) once its process's RSS has grown this many MiB above
+    a baseline: with ``workers`` the worker's RSS once its model was loaded, else the RSS at session
+    start. ``None``: no limit."""
+    redis_url: str | None = None
+    """Scale-out (``openreactor coordinator`` / ``openreactor worker``): the Redis holding the
+    cluster's shared state, e.g. ``redis://10.0.0.5:6379/0``."""
+    cluster_prefix: str = "openreactor:"
+    """Prefix of every Redis key of this cluster (several clusters can share one Redis)."""
+    cluster_secret: str | None = None
+    """Shared secret of coordinator-to-worker calls; ``None`` = one generated once in Redis."""
+    advertise_url: str | None = None
+    """``openreactor worker``: the URL coordinators use to reach this node's internal API;
+    ``None`` = ``http://<host>:<port>``."""
+    worker_id: str | None = None
+    """``openreactor worker``: this node's id in the registry; ``None`` = hostname + random suffix."""
+    heartbeat_s: float = 1.0
+    """How often a worker node announces itself to Redis."""
+    worker_ttl_s: float = 5.0
+    """A worker node whose last heartbeat is older than this is dead: its sessions end (``worker_lost``)."""
+    drain_timeout_s: float = 30.0
+    """SIGTERM on a worker node: how long live sessions may run on before they are ended."""
     log_level: str = "info"
     log_format: str = "text"
     """``text`` or ``json`` (one object per line, with ``session_id`` / ``connection_id``)."""

@@ -24,6 +24,10 @@ class ErrorCode(enum.StrEnum):
     UNSUPPORTED_REQUEST = "unsupported_request"
     MODEL_ERROR = "model_error"
     """The model crashed; the session ends."""
+    MODEL_TIMEOUT = "model_timeout"
+    """A call into the model did not return in time; the session ends."""
+    MEMORY_LIMIT = "memory_limit"
+    """The session's process outgrew its memory limit; the session ends."""
 
     # -- client-side codes (reactor-sdk 1.13.0 names) --
     DISCONNECTED = "DISCONNECTED"

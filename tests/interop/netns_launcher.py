@@ -148,6 +148,12 @@ def main() -> int:
         help="create an API key in the server's state dir; the driver gets it in $OPENREACTOR_INTEROP_API_KEY",
     )
     parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="scale-out: redis-server + one `openreactor worker` + an `openreactor coordinator`, "
+        "the coordinator being the server the driver talks to (keys in Redis)",
+    )
+    parser.add_argument(
         "driver", nargs=argparse.REMAINDER, help="-- DRIVER [ARGS...]; the base URL is appended"
     )
     args = parser.parse_args()
@@ -178,16 +184,23 @@ def run(
 ) -> int:
     driver_env = dict(os.environ)
     api_key = ""
+    extras: list[subprocess.Popen[bytes]] = []
+    key_store = ["--state-dir", str(state_dir)]
+    if args.cluster:
+        redis_url, node_log = start_cluster(args, extras, state_dir)
+        key_store = ["--redis", redis_url]
     if args.create_key:
         created = subprocess.run(
-            [sys.executable, "-m", "openreactor", "keys", "--state-dir", str(state_dir),
-             "create", "--name", "interop"],
+            [sys.executable, "-m", "openreactor", "keys", *key_store, "create", "--name", "interop"],
             capture_output=True, text=True, cwd=REPO, check=True,
         )  # fmt: skip
         key_id, api_key = created.stdout.split()[:2]
         report["key_id"] = key_id
         driver_env["OPENREACTOR_INTEROP_API_KEY"] = api_key
     server_cmd = [
+        sys.executable, "-m", "openreactor", "coordinator", "--redis", redis_url,
+        "--host", args.host, "--port", str(port), "--log-level", args.server_log_level,
+    ] if args.cluster else [
         sys.executable, "-m", "openreactor", "serve", "--model", args.model,
         "--host", args.host, "--port", str(port), "--ice-host", args.host,
         "--width", str(args.width), "--height", str(args.height), "--fps", str(args.fps),
@@ -215,7 +228,7 @@ def run(
 
     try:
         deadline = time.monotonic() + 30
-        while http_status(f"{url}/health", timeout=1) != 200:
+        while http_status(f"{url}/health", timeout=1) != 200 or (args.cluster and cluster_capacity(url) < 1):
             if server.poll() is not None or time.monotonic() > deadline:
                 report["error"] = f"server not healthy (exit status {server.poll()})"
                 return finish(report, server, log_file.name, args.server_log_chars)
@@ -288,7 +301,59 @@ def run(
             deadline = time.monotonic() + 25
             while server.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
+        for extra in reversed(extras):  # the worker node (it drains), then redis
+            extra.send_signal(signal.SIGTERM)
+            try:
+                extra.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                extra.kill()
+                extra.wait()
+        if args.cluster:
+            report["worker_log"] = tail(node_log.read_text(errors="replace"), args.server_log_chars)
     return finish(report, server, log_file.name, args.server_log_chars)
+
+
+def start_cluster(
+    args: argparse.Namespace, extras: list[subprocess.Popen[bytes]], state_dir: Path
+) -> tuple[str, Path]:
+    """redis-server and one worker node (ICE pinned to ``--host``); returns the Redis URL and the node's log."""
+    redis_port = free_port(args.host)
+    extras.append(
+        subprocess.Popen(
+            ["redis-server", "--port", str(redis_port), "--bind", args.host, "--save", "", "--appendonly", "no",
+             "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection((args.host, redis_port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    redis_url = f"redis://{args.host}:{redis_port}/0"
+    node_log = state_dir / "worker.log"
+    node_cmd = [
+        sys.executable, "-m", "openreactor", "worker", "--redis", redis_url, "--model", args.model,
+        "--host", args.host, "--port", str(free_port(args.host)), "--ice-host", args.host,
+        "--width", str(args.width), "--height", str(args.height), "--fps", str(args.fps),
+        "--workers", "1", "--drain-timeout", "2", "--log-level", args.server_log_level,
+    ]  # fmt: skip
+    with node_log.open("wb") as out:
+        extras.append(subprocess.Popen(node_cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO))
+    return redis_url, node_log
+
+
+def cluster_capacity(url: str) -> int:
+    """Free room the coordinator sees (0 until a worker node has announced itself)."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return int(json.loads(response.read()).get("capacity", 0))
+    except (OSError, ValueError):
+        return 0
 
 
 def finish(

@@ -48,6 +48,7 @@ def launch(
     server_log_level: str = "warning",
     server_log_chars: int = 4000,
     create_key: bool = False,
+    cluster: bool = False,
 ) -> dict[str, Any]:
     """Run one scenario in a fresh namespace; return the launcher's report."""
     reason = _prerequisites()
@@ -59,7 +60,8 @@ def launch(
         "--width", str(width), "--height", str(height),
         "--server-log-level", server_log_level, "--server-log-chars", str(server_log_chars),
         "--client-timeout", str(RUN_TIMEOUT_S - 20),
-        *(["--create-key"] if create_key else []), "--", str(DRIVER), scenario,
+        *(["--create-key"] if create_key else []), *(["--cluster"] if cluster else []),
+        "--", str(DRIVER), scenario,
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=REPO)
     reports = [line for line in proc.stdout.splitlines() if line.startswith("@@LAUNCH ")]

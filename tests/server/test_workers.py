@@ -106,6 +106,20 @@ async def test_two_sdk_sessions_stream_and_a_killed_worker_ends_only_its_own(poo
 
         for i, value in enumerate((11, 22)):
             await eventually(shows(i, value), what=f"client {i} frames showing {value}")
+        # One scrape of the front sees both worker processes' sessions, labelled by worker.
+        exposition = httpx.get(f"{pool.url}/metrics").text
+        started = {
+            line.split('worker="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+            for line in exposition.splitlines()
+            if line.startswith("openreactor_sessions_started_total{")
+        }
+        assert started == {"front": 0.0, "0": 1.0, "1": 1.0}, started
+        first_frames = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in exposition.splitlines()
+            if line.startswith("openreactor_time_to_first_frame_seconds_count{")
+        )
+        assert first_frames >= 2, exposition
         token = mint(pool, key)
         busy = httpx.post(f"{pool.url}/sessions", headers=bearer(token), json=SESSION_BODY)
         assert busy.status_code == 429 and int(busy.headers["retry-after"]) > 0

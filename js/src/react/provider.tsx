@@ -27,7 +27,17 @@ export function ReactorProvider(props: ReactorProviderProps): ReactNode {
   latest.current = props;
 
   const client = useMemo(() => {
-    const reactor = new Reactor({ modelName, ...(apiUrl !== undefined ? { apiUrl } : {}), ...(local !== undefined ? { local } : {}) });
+    const reactor = new Reactor({
+      modelName,
+      ...(apiUrl !== undefined ? { apiUrl } : {}),
+      ...(local !== undefined ? { local } : {}),
+      // Asked before every request (not once per connect), so a short-lived token from getJwt is
+      // renewed for reconnects and uploads long after the first connect.
+      getJwt: async () => {
+        const { getJwt, jwtToken } = latest.current;
+        return (getJwt ? await getJwt() : jwtToken) ?? "";
+      },
+    });
     return {
       reactor,
       ...createReactorStore(reactor, {

@@ -74,12 +74,12 @@ export function createReactorStore(reactor: Reactor, inputs: StoreInputs): { sto
       sendCommand: (command, data, scope) => attempt(() => reactor.sendCommand(command, data, scope)),
       connect: (jwt, options) =>
         attempt(async () => {
-          const { jwtToken, getJwt } = inputs.token();
-          const token = jwt ?? (getJwt ? await getJwt() : jwtToken);
+          // Without an explicit token the client falls back to the provider's getJwt / jwtToken
+          // per request (see ReactorProvider); pinning one here would outlive a short-lived token.
           const defaults = inputs.connectOptions();
           const maxAttempts = options?.maxAttempts ?? defaults.maxAttempts;
           const sessionId = options?.sessionId ?? defaults.sessionId;
-          return reactor.connect(token, {
+          return reactor.connect(jwt, {
             ...options,
             ...(maxAttempts !== undefined ? { maxAttempts } : {}),
             ...(sessionId !== undefined ? { sessionId } : {}),

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from openreactor.auth.keys import KeyStore
 from openreactor.auth.ratelimit import RateLimiter
 from openreactor.auth.tokens import TokenError, TokenIssuer, TokenScope, load_or_create_secret
 
 
+class KeyLookup(Protocol):
+    """What request handling asks of a key store (SQLite on one machine, Redis for a cluster)."""
+
+    async def verify_key(self, plain: str) -> str | None: ...
+
+    async def key_active(self, key_id: str) -> bool: ...
+
+
 @dataclass(slots=True)
 class CloudAuth:
-    keys: KeyStore
+    keys: KeyLookup
     tokens: TokenIssuer
     token_rate: RateLimiter = field(default_factory=lambda: RateLimiter(0))
     """``POST /tokens`` per client address and per API key (keys ``addr:…`` / ``key:…``)."""
@@ -28,7 +37,7 @@ class CloudAuth:
             RateLimiter(token_rate_per_minute),
         )
 
-    def scope_of(self, authorization: str | None) -> TokenScope:
+    async def scope_of(self, authorization: str | None) -> TokenScope:
         """The scope of ``Authorization: Bearer <jwt>``; raises :class:`TokenError` (401)."""
         if not authorization:
             raise TokenError(401, "missing Authorization: Bearer <token>")
@@ -36,6 +45,6 @@ class CloudAuth:
         if scheme.lower() != "bearer" or not token.strip():
             raise TokenError(401, "the Authorization header must be 'Bearer <token>'")
         scope = self.tokens.verify(token.strip())
-        if not self.keys.is_active(scope.key_id):
+        if not await self.keys.key_active(scope.key_id):
             raise TokenError(401, "the API key behind this token was revoked")
         return scope

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 
 from openreactor.auth.access import CloudAuth
@@ -12,12 +14,28 @@ from openreactor.session_host import InProcessSessionHost
 from openreactor.workers.pool import WorkerRegistry
 from openreactor.workers.remote import RemoteSessionHost
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from openreactor.cluster.coordinator import ClusterRegistry
+
+    AnyRegistry: TypeAlias = LocalRegistry | WorkerRegistry | ClusterRegistry
+
 AnyHost = InProcessSessionHost | RemoteSessionHost
-"""A session in this process (local mode) or in a worker process (``serve --workers N``)."""
+"""A session in this process (local mode), in a worker process (``serve --workers N``) or on a
+worker node (``openreactor coordinator``)."""
 
 
-def registry_of(request: Request) -> LocalRegistry | WorkerRegistry:
-    registry: LocalRegistry | WorkerRegistry = request.app.state.registry
+def registry_of(request: Request) -> AnyRegistry:
+    registry: AnyRegistry = request.app.state.registry
+    return registry
+
+
+def local_registry_of(request: Request) -> LocalRegistry | WorkerRegistry:
+    """The registry of ``openreactor serve`` (the local plane exists only there)."""
+    registry = registry_of(request)
+    if not isinstance(registry, LocalRegistry | WorkerRegistry):
+        raise ApiError(404, "this server has no local plane")
     return registry
 
 
@@ -26,29 +44,29 @@ def auth_of(request: Request) -> CloudAuth:
     return auth
 
 
-def bearer_scope(request: Request) -> TokenScope:
+async def bearer_scope(request: Request) -> TokenScope:
     try:
-        return auth_of(request).scope_of(request.headers.get("authorization"))
+        return await auth_of(request).scope_of(request.headers.get("authorization"))
     except TokenError as exc:
         raise ApiError(exc.status, exc.message) from exc
 
 
-def authorize_session(request: Request, host: AnyHost) -> None:
+async def authorize_session(request: Request, host: AnyHost) -> None:
     """Sessions created on the cloud plane accept only tokens that may act on them."""
     if host.owner is None:
         return
-    scope = bearer_scope(request)
-    if not scope.allows_session(host.session_id, host.owner, registry_of(request).model.name):
+    scope = await bearer_scope(request)
+    if not scope.allows_session(host.session_id, host.owner, host.model_name):
         raise ApiError(403, f"this token may not act on session {host.session_id}")
 
 
-def live_host(request: Request) -> AnyHost:
+async def live_host(request: Request) -> AnyHost:
     """The session named in the path, if the caller may act on it and it has not ended (else 404/401/403)."""
     session_id = request.path_params["session_id"]
-    host = registry_of(request).get(session_id)
+    host = await registry_of(request).get(session_id)
     if host is None:
         raise ApiError(404, f"Unknown session {session_id}")
-    authorize_session(request, host)
+    await authorize_session(request, host)
     if host.closed:
-        raise ApiError(404, f"session {session_id} has ended ({host.session.end_reason})")
+        raise ApiError(404, f"session {session_id} has ended ({host.end_reason})")
     return host

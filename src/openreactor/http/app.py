@@ -26,7 +26,7 @@ from openreactor.http import (
 from openreactor.http.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from openreactor.metrics import ServerMetrics
 from openreactor.models.api import Model
-from openreactor.models.loader import load_model
+from openreactor.models.loader import load_model, resolve_model_class
 from openreactor.registry import LocalRegistry
 from openreactor.sessions.session import EndReason
 from openreactor.settings import Settings
@@ -42,9 +42,9 @@ CORS_HEADERS = [
     "Reactor-API-Version",
     "Reactor-API-Accept-Version",
     "Reactor-WebRTC-Version",
-    "Reactor-API-Key",
 ]
-"""What browsers may send cross-origin (PROTOCOL.md §2.1), the raw upload ``PUT`` included."""
+"""What browsers may send cross-origin (PROTOCOL.md §2.1), the raw upload ``PUT`` included. Not
+``Reactor-API-Key``: keys belong on an app server (docs/browser-auth.md), never in a browser."""
 
 
 def _middleware(settings: Settings) -> list[Middleware]:
@@ -94,23 +94,28 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.ice_host_addresses is not None:
             set_host_addresses(settings.ice_host_addresses)
-        loaded = model if model is not None else load_model(settings.model, settings.model_options())
         registry: LocalRegistry | WorkerRegistry
         if settings.workers > 0:
-            registry = WorkerRegistry(loaded, settings, metrics=metrics)
+            # The worker processes load the model; this process needs only its class (name, version).
+            registry = WorkerRegistry(
+                type(model) if model is not None else resolve_model_class(settings.model),
+                settings,
+                metrics=metrics,
+            )
             try:
                 await registry.start()
             except BaseException:
                 await registry.shutdown(EndReason.SERVER_SHUTDOWN)
                 raise
         else:
+            loaded = model if model is not None else load_model(settings.model, settings.model_options())
             registry = LocalRegistry(loaded, settings, metrics=metrics)
         app.state.registry = registry
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.auth = CloudAuth.open(settings.state_dir, settings.token_rate_per_minute)
         warn_if_exposed(settings)
-        log.info("serving model %s", loaded.name)
+        log.info("serving model %s", registry.model.name)
         try:
             yield
         finally:

@@ -45,7 +45,8 @@ _ERROR_TEXT = {
     426: "Client API version too old",
     429: "No capacity, or too many token requests (with Retry-After)",
     501: "Client API version newer than the server's",
-    503: "Shutting down, or the connection limit is reached (with Retry-After)",
+    503: "Shutting down, the connection limit is reached, or the cluster's Redis is down (with Retry-After)",
+    507: "The upload store is full (nothing was kept; retry later)",
 }
 
 
@@ -458,7 +459,7 @@ PATHS: dict[str, dict[str, Schema]] = {
                 "required": True,
                 "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
             },
-            "responses": {"200": _json(_ref("Uploaded"), "Stored"), **_errors(400, 404, 409, 413)},
+            "responses": {"200": _json(_ref("Uploaded"), "Stored"), **_errors(400, 404, 409, 413, 507)},
         }
     },
     "/metrics": {

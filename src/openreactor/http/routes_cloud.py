@@ -15,14 +15,14 @@ from starlette.routing import Route
 from openreactor.http.access import AnyHost, auth_of, bearer_scope, registry_of
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, json_object
-from openreactor.registry import SessionBusyError
+from openreactor.registry import SessionBusyError, UnknownModelError
 from openreactor.sessions.session import EndReason
 
 RETRY_AFTER_BUSY_S = 5
 
 
-def cloud_descriptor(host: AnyHost) -> dict[str, Any]:
-    descriptor = host.describe()
+async def cloud_descriptor(host: AnyHost) -> dict[str, Any]:
+    descriptor = await host.describe()
     descriptor["state"] = descriptor["state"].upper()
     return descriptor
 
@@ -43,7 +43,7 @@ async def tokens(request: Request) -> Response:
     key = request.headers.get("reactor-api-key") or request.headers.get("x-api-key")
     if not key:
         raise ApiError(401, "missing Reactor-API-Key header")
-    key_id = auth_of(request).keys.verify(key)
+    key_id = await auth_of(request).keys.verify_key(key)
     if key_id is None:
         raise ApiError(401, "unknown or revoked API key")
     _count_token_request(request, f"key:{key_id}")
@@ -54,7 +54,7 @@ async def tokens(request: Request) -> Response:
 
 async def create_session(request: Request) -> Response:
     check_api_version(request)
-    scope = bearer_scope(request)
+    scope = await bearer_scope(request)
     body = await json_object(request, allow_empty=False)
     model = body.get("model")
     name = model.get("name") if isinstance(model, dict) else None
@@ -64,42 +64,45 @@ async def create_session(request: Request) -> Response:
         raise ApiError(403, "a session-bound token may act on its sessions but not create new ones")
     if not scope.allows_model(name):
         raise ApiError(403, f"this token may not create sessions for model {name!r}")
-    registry = registry_of(request)
-    if name != registry.model.name:
-        raise ApiError(404, f"unknown model {name!r}; this server hosts {registry.model.name!r}")
+    version = model.get("version") if isinstance(model, dict) else None
+    if version is not None and not isinstance(version, str):
+        raise ApiError(400, "model.version must be a string")
     generation = (body.get("extra_configs") or {}).get("generation", "streamed")
     if generation != "streamed":
         raise ApiError(400, f"generation {generation!r} is not supported by this server (only 'streamed')")
     try:
-        host = registry.start_session(owner=scope.key_id)
+        host = await registry_of(request).start_session(
+            owner=scope.key_id,
+            model=name,
+            version=version,
+            max_duration_s=scope.max_session_duration_s,
+        )
+    except UnknownModelError as exc:
+        raise ApiError(404, str(exc)) from exc
     except SessionBusyError as exc:
         raise ApiError(429, f"no capacity: {exc}", {"Retry-After": str(RETRY_AFTER_BUSY_S)}) from exc
-    host.owner = scope.key_id
-    if scope.max_session_duration_s is not None:
-        host.limit_duration(scope.max_session_duration_s)
-    return JSONResponse(cloud_descriptor(host), status_code=201)
+    return JSONResponse(await cloud_descriptor(host), status_code=201)
 
 
-def _owned_host(request: Request) -> AnyHost:
+async def _owned_host(request: Request) -> AnyHost:
     check_api_version(request)
-    scope = bearer_scope(request)
+    scope = await bearer_scope(request)
     session_id = request.path_params["session_id"]
-    registry = registry_of(request)
-    host = registry.get(session_id)
+    host = await registry_of(request).get(session_id)
     if host is None or host.owner is None:
         raise ApiError(404, f"Unknown session {session_id}")
-    if not scope.allows_session(session_id, host.owner, registry.model.name):
+    if not scope.allows_session(session_id, host.owner, host.model_name):
         raise ApiError(403, f"this token may not act on session {session_id}")
     return host
 
 
 async def get_session(request: Request) -> Response:
-    return JSONResponse(cloud_descriptor(_owned_host(request)))
+    return JSONResponse(await cloud_descriptor(await _owned_host(request)))
 
 
 async def delete_session(request: Request) -> Response:
-    host = _owned_host(request)
-    await host.stop(EndReason.CLIENT_ENDED)
+    host = await _owned_host(request)
+    await registry_of(request).stop_session(host, EndReason.CLIENT_ENDED)
     return Response(status_code=204)
 
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import registry_of
+from openreactor.http.access import local_registry_of
 from openreactor.transport.peer import open_peer_connections
 from openreactor.workers.pool import WorkerRegistry
 
@@ -26,7 +26,7 @@ def _open_fds() -> int:
 
 
 async def resources(request: Request) -> Response:
-    registry = registry_of(request)
+    registry = local_registry_of(request)
     threads = threading.enumerate()
     return JSONResponse(
         {
@@ -39,7 +39,7 @@ async def resources(request: Request) -> Response:
                 if isinstance(registry, WorkerRegistry)
                 else (0 if registry.running is None else 1)
             ),
-            "upload_files": registry.upload_file_count(),
+            "upload_files": await registry.count_upload_files(),
             "open_fds": _open_fds(),
         }
     )
@@ -47,7 +47,7 @@ async def resources(request: Request) -> Response:
 
 async def workers(request: Request) -> Response:
     """``serve --workers N``: each worker process (pid, session) and the pool's limits."""
-    registry = registry_of(request)
+    registry = local_registry_of(request)
     if not isinstance(registry, WorkerRegistry):
         return JSONResponse({"workers": []})
     return JSONResponse(registry.workers_status())

@@ -6,18 +6,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import authorize_session, registry_of
+from openreactor.http.access import authorize_session, local_registry_of
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, json_object
 from openreactor.models.schema import openapi_document
 from openreactor.registry import SessionBusyError
 from openreactor.sessions.session import EndReason
+from openreactor.workers.pool import WorkerRegistry
 
 MAX_REASON_CHARS = 64
 
 
 async def health(request: Request) -> Response:
-    registry = registry_of(request)
+    registry = local_registry_of(request)
     state = "terminated" if registry.shutting_down else ("serving" if registry.running else "available")
     status = 503 if registry.shutting_down else 200
     return JSONResponse(
@@ -33,19 +34,19 @@ async def start_session(request: Request) -> Response:
     if generation != "streamed":
         raise ApiError(400, f"generation {generation!r} is not supported by this server (only 'streamed')")
     try:
-        host = registry_of(request).start_session()
+        host = await local_registry_of(request).start_session()
     except SessionBusyError as exc:
         raise ApiError(409, str(exc)) from exc
-    return JSONResponse(host.describe())
+    return JSONResponse(await host.describe())
 
 
 async def get_session(request: Request) -> Response:
     check_api_version(request)
-    host = registry_of(request).running
+    host = local_registry_of(request).running
     if host is None:
         raise ApiError(404, "No session running")
-    authorize_session(request, host)
-    return JSONResponse(host.describe())
+    await authorize_session(request, host)
+    return JSONResponse(await host.describe())
 
 
 async def stop_session(request: Request) -> Response:
@@ -54,16 +55,22 @@ async def stop_session(request: Request) -> Response:
     reason = body.get("reason", EndReason.CLIENT_ENDED)
     if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
         raise ApiError(400, f"reason must be a string of at most {MAX_REASON_CHARS} characters")
-    host = registry_of(request).running
+    host = local_registry_of(request).running
     if host is None:
         raise ApiError(409, "no session is running")
-    authorize_session(request, host)
+    await authorize_session(request, host)
     await host.stop(reason or EndReason.CLIENT_ENDED)
     return JSONResponse({"session_id": host.session_id, "state": "closed"})
 
 
 async def schema(request: Request) -> Response:
-    return JSONResponse(openapi_document(registry_of(request).model))
+    registry = local_registry_of(request)
+    if isinstance(registry, WorkerRegistry):
+        try:
+            return JSONResponse(await registry.schema())
+        except SessionBusyError as exc:
+            raise ApiError(503, str(exc), {"Retry-After": "1"}) from exc
+    return JSONResponse(openapi_document(registry.model))
 
 
 routes = [

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from openreactor.http.access import AnyHost, live_host
 from openreactor.http.errors import ApiError
 from openreactor.http.request_parsing import check_api_version, check_webrtc_version, json_object
+from openreactor.ice import client_ice_servers
 from openreactor.session_host import (
     LEGACY_CONNECTION_ID,
     ConnectionLimitError,
@@ -23,10 +24,10 @@ from openreactor.transport.peer import TrackMapping
 BASE = "/sessions/{session_id}/transport/webrtc"
 
 
-def _host(request: Request) -> AnyHost:
+async def _host(request: Request) -> AnyHost:
     check_api_version(request)
     check_webrtc_version(request)
-    return live_host(request)
+    return await live_host(request)
 
 
 def _cid(request: Request) -> int:
@@ -65,23 +66,24 @@ async def _offer_body(request: Request) -> tuple[str, list[TrackMapping]]:
 
 
 async def ice_servers(request: Request) -> Response:
-    _host(request)
-    servers: list[dict[str, Any]] = request.app.state.settings.ice_servers
+    host = await _host(request)
+    # Fresh TURN credentials per request, labelled with the session for the TURN server's log.
+    servers: list[dict[str, Any]] = client_ice_servers(request.app.state.settings, host.session_id)
     return JSONResponse({"ice_servers": servers})
 
 
 async def create_connection(request: Request) -> Response:
-    host = _host(request)
+    host = await _host(request)
     await json_object(request)
     try:
-        cid, track_map = host.create_connection()
+        cid, track_map = await host.create_connection()
     except Exception as exc:
         raise _translate(exc) from exc
     return JSONResponse({"connection_id": cid, "track_map": track_map}, status_code=201)
 
 
 async def offer(request: Request) -> Response:
-    host = _host(request)
+    host = await _host(request)
     cid = _cid(request)
     sdp, mapping = await _offer_body(request)
     try:
@@ -92,10 +94,10 @@ async def offer(request: Request) -> Response:
     return JSONResponse({"connection_id": cid}, status_code=202)
 
 
-def _answer_response(host: AnyHost, cid: int) -> Response:
+async def _answer_response(host: AnyHost, cid: int) -> Response:
     """202 while the answer is pending, else 200 with it (repeated until the next offer)."""
     try:
-        answer = host.answer(cid)
+        answer = await host.answer(cid)
     except Exception as exc:
         raise _translate(exc) from exc
     if answer is None:
@@ -109,25 +111,25 @@ async def _candidates_response(request: Request, host: AnyHost, cid: int) -> Res
     if not isinstance(candidates, list):
         raise ApiError(400, "'candidates' must be a list")
     try:
-        host.add_candidates(cid, candidates)
+        await host.add_candidates(cid, candidates)
     except Exception as exc:
         raise _translate(exc) from exc
     return Response(status_code=202)
 
 
 async def get_answer(request: Request) -> Response:
-    return _answer_response(_host(request), _cid(request))
+    return await _answer_response(await _host(request), _cid(request))
 
 
 async def ice_candidates(request: Request) -> Response:
-    return await _candidates_response(request, _host(request), _cid(request))
+    return await _candidates_response(request, await _host(request), _cid(request))
 
 
 # -- legacy flat routes (js-sdk 2.9.0): one implicit v0 connection per session -------------------
 
 
 async def legacy_offer(request: Request) -> Response:
-    host = _host(request)
+    host = await _host(request)
     sdp, mapping = await _offer_body(request)
     try:
         await host.offer(LEGACY_CONNECTION_ID, sdp, mapping, create=True, wire="v0")
@@ -137,13 +139,13 @@ async def legacy_offer(request: Request) -> Response:
 
 
 async def legacy_answer(request: Request) -> Response:
-    host = _host(request)
+    host = await _host(request)
     raw = request.query_params.get("connection_id")
-    return _answer_response(host, int(raw) if raw and raw.isdigit() else LEGACY_CONNECTION_ID)
+    return await _answer_response(host, int(raw) if raw and raw.isdigit() else LEGACY_CONNECTION_ID)
 
 
 async def legacy_candidates(request: Request) -> Response:
-    return await _candidates_response(request, _host(request), LEGACY_CONNECTION_ID)
+    return await _candidates_response(request, await _host(request), LEGACY_CONNECTION_ID)
 
 
 routes = [

@@ -20,6 +20,7 @@ from openreactor.sessions.uploads import (
     UploadConflictError,
     UploadError,
     UploadSizeError,
+    UploadStorageError,
     UploadTooLargeError,
 )
 
@@ -34,6 +35,10 @@ def _status_of(exc: UploadError) -> int:
         return 409
     if isinstance(exc, UploadTooLargeError):
         return 413
+    if isinstance(exc, UploadStorageError):
+        # 507, not 413: the file is not too large, the server is out of room. Clients read 5xx as
+        # retryable (reactor-sdk: SERVER_ERROR); 413 would tell them never to send this file again.
+        return 507
     if isinstance(exc, UploadSizeError):
         return 400
     return 400
@@ -41,7 +46,7 @@ def _status_of(exc: UploadError) -> int:
 
 async def create_upload(request: Request) -> Response:
     check_api_version(request)
-    host = live_host(request)
+    host = await live_host(request)
     body = await json_object(request, allow_empty=False)
     name, size, mime_type = body.get("name"), body.get("size"), body.get("mime_type", DEFAULT_MIME_TYPE)
     if not isinstance(name, str) or not name or len(name.encode()) > MAX_NAME_BYTES:
@@ -53,7 +58,7 @@ async def create_upload(request: Request) -> Response:
     if not isinstance(mime_type, str):
         raise ApiError(400, "'mime_type' must be a string")
     try:
-        slot = host.create_upload(name, size, mime_type or DEFAULT_MIME_TYPE)
+        slot = await host.create_upload(name, size, mime_type or DEFAULT_MIME_TYPE)
     except UploadError as exc:
         raise ApiError(_status_of(exc), exc.message) from exc
     except SessionClosedError as exc:
@@ -70,7 +75,7 @@ async def create_upload(request: Request) -> Response:
 
 async def upload_bytes(request: Request) -> Response:
     upload_id = request.path_params["upload_id"]
-    host = registry_of(request).host_of_upload(upload_id)
+    host = await registry_of(request).host_of_upload(upload_id)
     if host is None:
         raise ApiError(404, f"no upload {upload_id}")
     raw_length = request.headers.get("content-length")

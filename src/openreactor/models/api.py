@@ -298,6 +298,9 @@ class Model:
     """
 
     name: ClassVar[str] = "model"
+    version: ClassVar[str] = "1"
+    """Matched against ``model.version`` of ``POST /sessions`` when a client names one; a worker
+    node announces ``name@version`` so placement can pick workers with the requested version."""
     description: ClassVar[str] = ""
     tracks: ClassVar[tuple[TrackSpec, ...]] = (TrackSpec("main_video"),)
     messages: ClassVar[tuple[type, ...]] = ()

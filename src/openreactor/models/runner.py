@@ -13,6 +13,11 @@ Two halves:
   resumed just early enough (from measured generation time) for its output to be ready when the
   buffer runs dry. Events that arrive while generation is paused are applied at once: commands
   never wait for a frame that nobody needs yet.
+
+Every call into the model has a deadline (``step_timeout_s``). A call that overruns it ends the
+session (:class:`ModelTimeoutError` to ``on_crash``) and its thread is abandoned
+(:mod:`openreactor.models.model_thread`): ``on_session_end`` is then skipped, since the model is
+still busy in the stuck call and is never called from two threads at once.
 """
 
 from __future__ import annotations
@@ -24,16 +29,17 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from openreactor.models.api import CommandError, Frame, Message, Model, UploadedFile
 from openreactor.models.arguments import snake_case, to_wire
 from openreactor.models.frame_slot import FrameSlot
+from openreactor.models.model_thread import ModelThread
 from openreactor.models.outputs import to_frames
 from openreactor.models.playout import PlayoutBuffer
 from openreactor.models.schema import CommandValidator, component_schemas
+from openreactor.process_memory import release_memory
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,11 @@ class HookCall:
 
 ModelEvent = CommandCall | HookCall
 CommandResult = Message | None | CommandError
+T = TypeVar("T")
+
+
+class ModelTimeoutError(Exception):
+    """A call into the model did not return within the runner's ``step_timeout_s``."""
 
 
 def as_message(model: Model, value: Any) -> Message | None:
@@ -217,6 +228,12 @@ class ModelDriver:
                 self._aloop = None
 
 
+def _describe(events: list[ModelEvent]) -> str:
+    """Names of the model calls ``events`` make, for timeout messages."""
+    names = [f"command {e.name}" if isinstance(e, CommandCall) else f"on_{e.hook}" for e in events]
+    return ", ".join(dict.fromkeys(names)) or "a hook"
+
+
 @dataclass(slots=True)
 class _Pending:
     event: ModelEvent
@@ -253,10 +270,13 @@ class ModelRunner:
         on_crash: Callable[[BaseException], None],
         input_frame: Callable[[str], Frame | None] = lambda track: None,
         on_step: Callable[[float], None] | None = None,
+        step_timeout_s: float | None = None,
     ) -> None:
         self.model = model
         self._on_step = on_step
         """Called with the seconds of each model step (events applied plus one generation resume)."""
+        self.step_timeout_s = step_timeout_s if step_timeout_s and step_timeout_s > 0 else None
+        """Deadline of each call into the model; ``None``: wait for ever."""
         self.slot = slot
         self._on_message = on_message
         self._on_crash = on_crash
@@ -269,10 +289,40 @@ class ModelRunner:
         self._wake = asyncio.Event()
         self._timing = _Timing()
         self._playout = PlayoutBuffer(model.fps, self._publish, self._wake.set)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model.name}")
+        self._executor = ModelThread(f"model-{model.name}")
+        self._stuck_in: str | None = None
+        """What the abandoned model thread was running when its deadline passed."""
         self._task: asyncio.Task[None] | None = None
         self.frames_generated = 0
         """Frames published into the slot so far."""
+
+    @property
+    def stuck(self) -> bool:
+        """A call into the model overran its deadline; its thread was abandoned."""
+        return self._stuck_in is not None
+
+    async def _in_model(self, what: str, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the model thread, within ``step_timeout_s``, else :class:`ModelTimeoutError`."""
+        future = self._loop.run_in_executor(self._executor, fn, *args)
+        deadline = asyncio.timeout(self.step_timeout_s)
+        try:
+            async with deadline:
+                return await future
+        except TimeoutError:
+            if not deadline.expired():
+                raise  # the model's own TimeoutError
+            self._stuck_in = what
+            interrupted = self._executor.abandon()
+            log.error(
+                "model %s: %s did not return within %g s; its thread is abandoned (%s)",
+                self.model.name,
+                what,
+                self.step_timeout_s,
+                "interrupt scheduled" if interrupted else "already gone",
+            )
+            raise ModelTimeoutError(
+                f"the model did not return from {what} within {self.step_timeout_s:g} s"
+            ) from None
 
     def _broadcast_threadsafe(self, message: Message) -> None:
         self._loop.call_soon_threadsafe(self._on_message, message)
@@ -345,9 +395,7 @@ class ModelRunner:
     async def _apply_pending(self) -> None:
         taken = self._take()
         events = [p.event for p in taken]
-        results = await self._loop.run_in_executor(
-            self._executor, lambda: [self._driver.apply(e) for e in events]
-        )
+        results = await self._in_model(_describe(events), lambda: [self._driver.apply(e) for e in events])
         self._settle(taken, results)
 
     async def _idle_until(self, seconds_left: Callable[[], float]) -> None:
@@ -368,15 +416,15 @@ class ModelRunner:
                 pass
 
     async def _generate(self) -> None:
-        loop = self._loop
         playout = self._playout
         while True:
             # Just in time: resume when the output will be needed, not before.
             await self._idle_until(lambda: playout.resume_delay(self._timing.expected))
             taken = self._take()
             started = time.perf_counter()
-            frames, results = await loop.run_in_executor(
-                self._executor, self._driver.step, [p.event for p in taken]
+            events = [p.event for p in taken]
+            frames, results = await self._in_model(
+                "generate" + (f" (after {_describe(events)})" if events else ""), self._driver.step, events
             )
             elapsed = time.perf_counter() - started
             self._timing.add(elapsed)
@@ -390,11 +438,14 @@ class ModelRunner:
     async def _run(self) -> None:
         pacer: asyncio.Task[None] | None = None
         try:
-            await self._loop.run_in_executor(self._executor, self._driver.start)
+            await self._in_model("on_session_start", self._driver.start)
             pacer = asyncio.create_task(self._playout.run(), name=f"pacer-{self._ctx.session_id}")
             await self._generate()
         except asyncio.CancelledError:
             raise
+        except ModelTimeoutError as exc:
+            self._fail_pending(CommandError("model_timeout", str(exc)))
+            self._on_crash(exc)
         except Exception as exc:
             log.exception("model %s crashed", self.model.name)
             self._fail_pending(CommandError("model_error", f"the model crashed: {exc}"))
@@ -412,8 +463,12 @@ class ModelRunner:
         self._pending = [p for p in self._pending if p.future is None]
         self._in_flight = []
 
-    async def stop(self) -> None:
-        """Stop generation, run the last hooks and the end hook, release the worker. Idempotent."""
+    async def stop(self, *, drop_state: bool = False) -> None:
+        """Stop generation, run the last hooks and the end hook, release the thread. Idempotent.
+
+        ``drop_state``: also reset the model's state fields and hand freed memory back to the OS
+        (after a memory limit, so the next session starts from the memory the model began with).
+        """
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -423,9 +478,25 @@ class ModelRunner:
                 pass
             self._fail_pending(CommandError("session_ended", "the session ended"))
             hooks, self._pending = [p.event for p in self._pending], []
-            try:
-                await self._loop.run_in_executor(self._executor, self._driver.finish, hooks)
-            except Exception:
-                log.exception("on_session_end of %s failed", self.model.name)
+            if self._stuck_in is not None:
+                log.warning(
+                    "model %s: on_session_end skipped, its thread was abandoned in %s",
+                    self.model.name,
+                    self._stuck_in,
+                )
+            else:
+                # Also bounded: a step still running when the session ended is waited for first.
+                try:
+                    await self._in_model("on_session_end", self._driver.finish, hooks)
+                    if drop_state:
+                        await self._in_model("reset_state", self._drop_state)
+                except ModelTimeoutError:
+                    pass  # logged by _in_model
+                except Exception:
+                    log.exception("on_session_end of %s failed", self.model.name)
         self.slot.close()
         self._executor.shutdown(wait=False)
+
+    def _drop_state(self) -> None:
+        self.model.reset_state()
+        release_memory()

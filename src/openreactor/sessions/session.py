@@ -9,7 +9,9 @@ States (local descriptors spell them in lower case, the cloud plane in upper cas
 
 While no client is attached (WAITING or SUSPENDED) the keep-alive timer runs; when it fires the
 session ends with reason ``client_timeout``. A watchdog drops connections that have sent nothing
-for ``liveness_timeout_s``.
+for ``liveness_timeout_s``. Two more end a session whose model misbehaves: a call into the model
+that overruns ``model_step_timeout_s`` (``model_timeout``, enforced by the runner), and, with
+``max_session_memory_mb``, process memory grown past that limit (``memory_limit``, sampled here).
 
 The session also owns its uploads (``sessions.uploads``: resolved into ``UploadedFile`` objects
 before a command reaches the model) and the newest frame of each input track, kept only from the
@@ -27,11 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from openreactor import process_memory
 from openreactor.logs import log_context
 from openreactor.metrics import ServerMetrics
 from openreactor.models.api import CommandError, Frame, Message, Model, UploadedFile
 from openreactor.models.frame_slot import FrameSlot
-from openreactor.models.runner import ModelRunner
+from openreactor.models.runner import ModelRunner, ModelTimeoutError
 from openreactor.models.schema import openapi_document
 from openreactor.sessions.client_link import ClientLink
 from openreactor.sessions.uploads import (
@@ -67,6 +70,9 @@ from reactor_protocol.messages import (
 
 log = logging.getLogger(__name__)
 
+MEMORY_CHECK_S = 0.5
+"""How often the memory limit samples the process's RSS (one small read of ``/proc``)."""
+
 
 class InputFrame(Protocol):
     """A received video frame as the transport stores it (an ``av.VideoFrame``)."""
@@ -87,8 +93,12 @@ class EndReason(enum.StrEnum):
     CLIENT_ENDED = "client_ended"
     CLIENT_TIMEOUT = "client_timeout"
     MAX_DURATION = "max_duration"
+    MEMORY_LIMIT = "memory_limit"
     MODEL_ERROR = "model_error"
+    MODEL_TIMEOUT = "model_timeout"
     SERVER_SHUTDOWN = "server_shutdown"
+    WORKER_LOST = "worker_lost"
+    """The worker node hosting the session stopped answering (cluster mode): recoverable by a new session."""
 
 
 class Session:
@@ -136,6 +146,7 @@ class Session:
             on_crash=self._crashed,
             input_frame=self.input_frame,
             on_step=metrics.on_model_step if metrics is not None else None,
+            step_timeout_s=settings.model_step_timeout_s,
         )
         self._announced: set[int] = set()
         """Connection ids the model was told about with on_client_connected."""
@@ -144,6 +155,7 @@ class Session:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._keepalive: asyncio.TimerHandle | None = None
         self._watchdog: asyncio.Task[None] | None = None
+        self._memory_watch: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
 
@@ -154,6 +166,10 @@ class Session:
         with log_context(session_id=self.id):
             self._runner.start()
             self._watchdog = asyncio.create_task(self._watch_liveness(), name=f"watchdog-{self.id}")
+            if self.settings.max_session_memory_mb:
+                self._memory_watch = asyncio.create_task(
+                    self._watch_memory(self.settings.max_session_memory_mb), name=f"memory-{self.id}"
+                )
             self._arm_keepalive()
         if self.metrics is not None:
             self.metrics.on_session_started()
@@ -197,9 +213,10 @@ class Session:
         await asyncio.gather(*(link.close(reason) for link in links), return_exceptions=True)
         self.links.clear()
         self.state = SessionState.CLOSED
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        await self._runner.stop()
+        watchdogs = [t for t in (self._watchdog, self._memory_watch) if t is not None]
+        for watchdog in watchdogs:
+            watchdog.cancel()
+        await self._runner.stop(drop_state=reason == EndReason.MEMORY_LIMIT)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -207,8 +224,7 @@ class Session:
         self._input_rgb.clear()
         self.publishers.clear()
         await asyncio.to_thread(self.uploads.close)
-        if self._watchdog is not None:
-            await asyncio.gather(self._watchdog, return_exceptions=True)
+        await asyncio.gather(*watchdogs, return_exceptions=True)
         if self.metrics is not None:
             self.metrics.on_session_ended(reason)
         self._closed.set()
@@ -226,14 +242,40 @@ class Session:
             self._runner.notify_file_uploaded(file)
 
     def _crashed(self, exc: BaseException) -> None:
+        if isinstance(exc, ModelTimeoutError):
+            self._fail(ErrorCode.MODEL_TIMEOUT, str(exc), EndReason.MODEL_TIMEOUT)
+        else:
+            message = f"the model crashed: {type(exc).__name__}: {exc}"
+            self._fail(ErrorCode.MODEL_ERROR, message, EndReason.MODEL_ERROR)
+
+    def _fail(self, code: str, message: str, reason: EndReason) -> None:
+        """Tell every client what went wrong (an error on ``data``), then end the session."""
         for link in list(self.links.values()):
-            link.send(
-                Envelope.notification(
-                    Channel.DATA,
-                    ErrorMessage(ErrorCode.MODEL_ERROR, f"the model crashed: {type(exc).__name__}: {exc}"),
+            link.send(Envelope.notification(Channel.DATA, ErrorMessage(code, message)))
+        self.end(reason)
+
+    async def _watch_memory(self, limit_mb: float) -> None:
+        base = process_memory.baseline() or process_memory.rss_bytes()
+        if base is None:
+            log.warning("max_session_memory_mb is not enforced: this system reports no RSS")
+            return
+        while True:
+            await asyncio.sleep(MEMORY_CHECK_S)
+            rss = process_memory.rss_bytes()
+            grown_mb = 0.0 if rss is None else (rss - base) / 2**20
+            if grown_mb > limit_mb:
+                log.error(
+                    "session %s: process RSS %.0f MiB, %.0f MiB above its baseline (limit %g MiB)",
+                    self.id,
+                    (rss or 0) / 2**20,
+                    grown_mb,
+                    limit_mb,
                 )
-            )
-        self.end(EndReason.MODEL_ERROR)
+                message = (
+                    f"the session's process grew by {grown_mb:.0f} MiB, over its limit of {limit_mb:g} MiB"
+                )
+                self._fail(ErrorCode.MEMORY_LIMIT, message, EndReason.MEMORY_LIMIT)
+                return
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -339,7 +381,11 @@ class Session:
                 else:
                     self._answer(link, envelope, None)
             case RequestSchema():
-                self._answer(link, envelope, ModelSchema(openapi_document(self.model)))
+                schema = ModelSchema(openapi_document(self.model))
+                if envelope.kind is Kind.REQUEST:
+                    self._answer(link, envelope, schema)
+                else:  # v0 (js-sdk) asks with a notification and waits for the schema frame
+                    link.send(Envelope(envelope.channel, Kind.NOTIFICATION, schema))
             case PublishTrack(name):
                 self._handle_publish(link, envelope, name)
             case UnpublishTrack(name):

@@ -15,13 +15,19 @@ session ends. Errors are a small tree under :class:`UploadError`:
      ├── UploadConflictError      the slot is already filled (or being filled)
      ├── UploadSizeError          the body is not exactly the declared size
      ├── UploadTooLargeError      over the server's upload limit
+     ├── UploadStorageError       the server's disk is full (or over quota): try again later
      └── UnresolvedUploadError    a command's reference cannot be resolved (in time)
+
+A body that cannot be stored leaves nothing behind: it is written to ``<name>.part`` and renamed
+only once complete, and a failed write removes the part file and its empty folder.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import errno
 import logging
 import os
 import re
@@ -65,6 +71,26 @@ class UploadTooLargeError(UploadError):
 
 class UnresolvedUploadError(UploadError):
     pass
+
+
+class UploadStorageError(UploadError):
+    """No room to store the body: the disk is full or the quota is spent (HTTP 507)."""
+
+
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+"""``OSError`` numbers that mean "no room here", not "something is broken"."""
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free space on the file system that holds ``path`` (or would: its nearest existing parent)."""
+    for candidate in (path, *path.parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return None
+    return None
 
 
 class SlotState(enum.Enum):
@@ -186,6 +212,12 @@ class UploadStore:
         slot.state = SlotState.RECEIVING
         part = slot.path.with_name(slot.path.name + ".part")
         try:
+            free = await asyncio.to_thread(free_bytes, slot.path)
+            if free is not None and free < slot.size:
+                # Refuse before reading the body rather than fill the disk for nothing.
+                raise UploadStorageError(
+                    f"not enough space to store {slot.size} bytes ({free} bytes free); try again later"
+                )
             await asyncio.to_thread(slot.path.parent.mkdir, parents=True, exist_ok=True)
             with open(part, "wb") as out:
                 total = 0
@@ -206,6 +238,11 @@ class UploadStore:
             self._discard(slot, part)
             if self.closed:  # the folder went away under us
                 raise UnknownUploadError("the session ended during the upload") from exc
+            if exc.errno in STORAGE_ERRNOS:
+                log.warning("upload %s not stored: %s", upload_id, exc.strerror)
+                raise UploadStorageError(
+                    f"the server could not store the upload ({exc.strerror}); try again later"
+                ) from exc
             raise
         except BaseException:
             self._discard(slot, part)
@@ -217,6 +254,8 @@ class UploadStore:
 
     def _discard(self, slot: UploadSlot, part: Path) -> None:
         part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # its folder, unless missing or not empty
+            part.parent.rmdir()
         if self.closed:
             # The session ended mid-upload: our mkdir may have recreated what close() removed.
             shutil.rmtree(self.folder, ignore_errors=True)

@@ -19,13 +19,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from openreactor.metrics import ServerMetrics
 from openreactor.models.api import Model
-from openreactor.registry import ENDED_SESSIONS_KEPT, SessionBusyError
+from openreactor.registry import ENDED_SESSIONS_KEPT, SessionBusyError, check_model
+from openreactor.session_host import SessionHost
 from openreactor.sessions.session import EndReason
 from openreactor.settings import Settings
 from openreactor.workers.remote import RemoteSessionHost
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SESSION_DURATION_S = 1200.0
 """With workers (the cloud plane on one machine), no session lives longer than this unless set."""
 WORKER_START_TIMEOUT_S = 60.0
+WORKER_CALL_TIMEOUT_S = 10.0
 STOP_GRACE_S = 10.0
 
 
@@ -52,6 +55,7 @@ class Worker:
         self.process: asyncio.subprocess.Process | None = None
         self.ready = False
         self.host: RemoteSessionHost | None = None
+        self.client: httpx.AsyncClient | None = None
         self.started_at = time.time()
         self.sessions_served = 0
 
@@ -78,9 +82,12 @@ class Worker:
 class WorkerRegistry:
     """Sessions on a pool of worker processes; the same calls the routes make of ``LocalRegistry``."""
 
-    def __init__(self, model: Model, settings: Settings, *, metrics: ServerMetrics | None = None) -> None:
+    def __init__(
+        self, model: type[Model], settings: Settings, *, metrics: ServerMetrics | None = None
+    ) -> None:
         self.model = model
-        """The front's copy, for the model's name and schema; sessions run on the workers' copies."""
+        """The model's class, for its name and version: only the worker processes load the model."""
+        self._schema: dict[str, Any] | None = None
         self.settings = settings
         self.metrics = metrics
         self.shutting_down = False
@@ -91,6 +98,8 @@ class WorkerRegistry:
         self.ended: dict[str, RemoteSessionHost] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.workers_replaced = 0
+        self.on_session_ended: list[Callable[[RemoteSessionHost], None]] = []
+        """Called once per session when it ends (a worker node tells the cluster)."""
 
     # -- worker processes ------------------------------------------------------------------------
 
@@ -101,6 +110,9 @@ class WorkerRegistry:
     async def _spawn(self, worker: Worker) -> None:
         worker.ready = False
         worker.host = None
+        if worker.client is not None:
+            await worker.client.aclose()
+            worker.client = None
         worker.started_at = time.time()
         worker.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -174,14 +186,26 @@ class WorkerRegistry:
         return [h for h in self.sessions.values() if not h.closed]
 
     def _retire(self, host: RemoteSessionHost) -> None:
-        self.sessions.pop(host.session_id, None)
+        if self.sessions.pop(host.session_id, None) is not None:
+            for callback in self.on_session_ended:
+                callback(host)
         self.ended[host.session_id] = host
         while len(self.ended) > ENDED_SESSIONS_KEPT:
             self.ended.pop(next(iter(self.ended)))
 
-    def start_session(self, owner: str | None = None) -> RemoteSessionHost:
+    async def start_session(
+        self,
+        owner: str | None = None,
+        *,
+        model: str | None = None,
+        version: str | None = None,
+        session_id: str | None = None,
+        max_duration_s: float | None = None,
+    ) -> RemoteSessionHost:
+        """A new session on a free worker; ``SessionBusyError`` when none is free or the key is at its limit."""
         if self.shutting_down:
             raise SessionBusyError("cannot start session while shutting down")
+        check_model(self.model, model, version)
         live = self.live_sessions()
         if owner is None and self.running is not None:
             raise SessionBusyError("cannot start session while a local session runs")
@@ -191,24 +215,44 @@ class WorkerRegistry:
         worker = next((w for w in self.workers if w.free), None)
         if worker is None or worker.pid is None:
             raise SessionBusyError(f"all {len(self.workers)} workers are busy")
-        session_id = str(uuid.uuid4())
-        body = {"session_id": session_id, "max_duration_s": self.max_session_duration_s}
-        transport = httpx.HTTPTransport(uds=worker.socket_path)
+        session_id = session_id or str(uuid.uuid4())
+        duration = min(max_duration_s or self.max_session_duration_s, self.max_session_duration_s)
+        # Claimed before the first await, so concurrent requests never pick the same worker.
+        worker.host = placeholder = RemoteSessionHost(
+            session_id, self._client_for(worker), "http://worker", {"state": "waiting"}, owner=owner
+        )
         try:
-            with httpx.Client(transport=transport, base_url="http://worker", timeout=10) as client:
-                response = client.post("/sessions", json=body)
+            response = await self._client_for(worker).post(
+                "http://worker/sessions",
+                json={"session_id": session_id, "max_duration_s": duration},
+                timeout=WORKER_CALL_TIMEOUT_S,
+            )
         except httpx.HTTPError as exc:
+            worker.host = None
             raise SessionBusyError(f"worker {worker.index} did not answer") from exc
         if response.status_code != 201:
+            worker.host = None
             raise SessionBusyError(f"worker {worker.index} refused: {response.text}")
-        host = RemoteSessionHost(session_id, worker.socket_path, response.json(), worker.pid)
-        host.owner = owner
-        host._duration_limit = self.max_session_duration_s
-        worker.host = host
+        host = RemoteSessionHost(
+            session_id,
+            self._client_for(worker),
+            "http://worker",
+            response.json(),
+            owner=owner,
+            worker_pid=worker.pid,
+        )
+        host._duration_limit = duration
+        if worker.host is placeholder:
+            worker.host = host
         worker.sessions_served += 1
         self.sessions[session_id] = host
         self._spawn_task(self._watch(worker, host))
         return host
+
+    def _client_for(self, worker: Worker) -> httpx.AsyncClient:
+        if worker.client is None:
+            worker.client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=worker.socket_path))
+        return worker.client
 
     async def _watch(self, worker: Worker, host: RemoteSessionHost) -> None:
         reason = await host.watch()
@@ -216,22 +260,64 @@ class WorkerRegistry:
             host.mark_closed(reason)
             self._retire(host)
         # else: the worker went away; ``_supervise`` records the loss.
-        await host.aclose()
 
-    def get(self, session_id: str) -> RemoteSessionHost | None:
+    async def get(self, session_id: str) -> RemoteSessionHost | None:
         host = self.sessions.get(session_id)
         if host is not None and host.closed:
             self._retire(host)
         return host or self.ended.get(session_id)
 
-    def host_of_upload(self, upload_id: str) -> RemoteSessionHost | None:
-        for host in self.live_sessions():
-            if host.has_upload(upload_id):
-                return host
+    async def host_of_upload(self, upload_id: str) -> RemoteSessionHost | None:
+        """The live session whose worker issued ``upload_id`` (asked of each worker in turn)."""
+        for worker in self.workers:
+            host = worker.host
+            if host is None or host.closed or host.worker_pid is None:
+                continue
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                response = await self._client_for(worker).get(
+                    f"http://worker/uploads/{upload_id}", timeout=WORKER_CALL_TIMEOUT_S
+                )
+                if response.json().get("result"):
+                    return host
         return None
 
-    def upload_file_count(self) -> int:
-        return 0  # the files live in the workers' folders
+    async def schema(self) -> dict[str, Any]:
+        """The model's OpenAPI document, as a worker process (which loaded the model) builds it."""
+        if self._schema is None:
+            for worker in self.workers:
+                if not worker.ready:
+                    continue
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    response = await self._client_for(worker).get("http://worker/schema", timeout=5)
+                    if response.status_code == 200:
+                        self._schema = dict(response.json())
+                        break
+        if self._schema is None:
+            raise SessionBusyError("no worker process answered for the model's schema")
+        return self._schema
+
+    async def worker_expositions(self) -> list[tuple[str, str]]:
+        """Each ready worker's ``/metrics`` text, labelled with its index."""
+        out = []
+        for worker in self.workers:
+            if not worker.ready:
+                continue
+            with contextlib.suppress(httpx.HTTPError):
+                response = await self._client_for(worker).get("http://worker/metrics", timeout=2)
+                if response.status_code == 200:
+                    out.append((str(worker.index), response.text))
+        return out
+
+    async def count_upload_files(self) -> int:
+        """Files in every worker's upload folder (for leak checks)."""
+        total = 0
+        for worker in self.workers:
+            if not worker.ready:
+                continue
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                response = await self._client_for(worker).get("http://worker/health", timeout=2)
+                total += int(response.json().get("upload_files", 0))
+        return total
 
     def workers_status(self) -> dict[str, Any]:
         return {
@@ -241,6 +327,9 @@ class WorkerRegistry:
             "max_session_duration_s": self.max_session_duration_s,
             "max_sessions_per_key": self.settings.max_sessions_per_key,
         }
+
+    async def stop_session(self, host: SessionHost, reason: str) -> None:
+        await host.stop(reason)
 
     async def shutdown(self, reason: str) -> None:
         """End every session (clients get ``session_ended``), then stop the workers."""
@@ -262,4 +351,7 @@ class WorkerRegistry:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for worker in self.workers:
+            if worker.client is not None:
+                await worker.client.aclose()
         shutil.rmtree(self._dir, ignore_errors=True)

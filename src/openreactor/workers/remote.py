@@ -1,10 +1,9 @@
-"""``RemoteSessionHost``: the ``SessionHost`` interface, served by a worker process over its socket.
+"""``RemoteSessionHost``: the ``SessionHost`` interface, served by another process over HTTP.
 
-The interface's synchronous calls (describe, create_connection, answer, add_candidates,
-create_upload, has_upload) are short requests over the local unix socket, made with a blocking
-client and a short timeout; the asynchronous ones (offer, stop, receive_upload, wait_closed) use
-an async client. ``closed`` and the end reason are the front's own record, so a host whose worker
-died still answers (state ``closed``, reason ``model_error``).
+The other process is a worker process behind a unix socket (``serve --workers N``) or a worker
+node on another machine (``openreactor coordinator``); both serve the same internal API
+(``worker_app``), one ``POST /sessions/{sid}/{method}`` per interface call. ``closed`` and the end
+reason are the caller's own record, so a host whose worker died still answers (state ``closed``).
 """
 
 from __future__ import annotations
@@ -31,13 +30,16 @@ from openreactor.sessions.uploads import (
     UploadError,
     UploadSizeError,
     UploadSlot,
+    UploadStorageError,
     UploadTooLargeError,
 )
 from openreactor.transport.peer import OfferError, TrackMapping
 from reactor_protocol.messages import WireVersion
 
-SYNC_CALL_TIMEOUT_S = 5.0
-"""A synchronous call blocks the front's event loop for one local round trip; never longer than this."""
+CALL_TIMEOUT_S = 15.0
+"""One interface call (an offer waits for ICE gathering, capped at a few seconds on the worker)."""
+NO_TIMEOUT = httpx.Timeout(None)
+"""For ``wait_closed`` (a long poll) and upload bodies (as long as the client takes to send)."""
 
 _ERRORS: dict[str, Callable[[str], Exception]] = {
     "UnknownConnectionError": UnknownConnectionError,
@@ -49,6 +51,7 @@ _ERRORS: dict[str, Callable[[str], Exception]] = {
     "UploadConflictError": UploadConflictError,
     "UploadSizeError": UploadSizeError,
     "UploadTooLargeError": UploadTooLargeError,
+    "UploadStorageError": UploadStorageError,
     "UnresolvedUploadError": UnresolvedUploadError,
 }
 
@@ -100,38 +103,59 @@ class RemoteSessionView:
 
 
 class RemoteSessionHost:
-    """One session hosted by a worker process, reached over the worker's unix socket."""
+    """One session hosted by another process, reached with ``client`` at ``base_url``."""
 
     def __init__(
-        self, session_id: str, socket_path: str, descriptor: dict[str, Any], worker_pid: int
+        self,
+        session_id: str,
+        client: httpx.AsyncClient,
+        base_url: str,
+        descriptor: dict[str, Any],
+        *,
+        owner: str | None = None,
+        worker_pid: int | None = None,
+        owns_client: bool = False,
     ) -> None:
         self.session = RemoteSessionView(session_id)
-        self.socket_path = socket_path
+        self.owner = owner
         self.worker_pid = worker_pid
-        self.owner: str | None = None
         self.created_at = time.time()
+        self.base_url = base_url.rstrip("/")
+        self._client = client
+        self._owns_client = owns_client
         self._descriptor = descriptor
         self._closed_event = asyncio.Event()
-        self._sync = httpx.Client(
-            transport=httpx.HTTPTransport(uds=socket_path),
-            base_url="http://worker",
-            timeout=SYNC_CALL_TIMEOUT_S,
-        )
-        self._async = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=socket_path), base_url="http://worker", timeout=None
-        )
-        self._base = f"/sessions/{session_id}"
+        self._session_url = f"{self.base_url}/sessions/{session_id}"
         self._duration_limit: float | None = None
+        try:
+            self.session.state = SessionState(str(descriptor.get("state", "")).lower())
+        except ValueError:
+            pass
+        if self.session.state is SessionState.CLOSED:
+            self.session.state = SessionState.WAITING
+            self.mark_closed(str(descriptor.get("end_reason") or EndReason.CLIENT_ENDED))
 
-    # -- the front's record --------------------------------------------------------------------
+    # -- the caller's record ---------------------------------------------------------------------
 
     @property
     def session_id(self) -> str:
         return self.session.id
 
     @property
+    def model_name(self) -> str:
+        return str((self._descriptor.get("model") or {}).get("name", ""))
+
+    @property
     def closed(self) -> bool:
         return self.session.is_closed
+
+    @property
+    def end_reason(self) -> str | None:
+        return self.session.end_reason
+
+    @property
+    def descriptor(self) -> dict[str, Any]:
+        return dict(self._descriptor)
 
     def mark_closed(self, reason: str) -> None:
         """The session ended on its worker, or the worker is gone: record it, free the clients."""
@@ -141,42 +165,48 @@ class RemoteSessionHost:
         self.session.state = SessionState.CLOSED
         self._descriptor = {**self._descriptor, "state": "closed", "end_reason": self.session.end_reason}
         self._closed_event.set()
-        self._sync.close()
 
     async def aclose(self) -> None:
-        await self._async.aclose()
+        if self._owns_client:
+            await self._client.aclose()
 
     # -- calls -----------------------------------------------------------------------------------
 
-    def _call(self, method: str, body: dict[str, Any] | None = None) -> Any:
+    async def _call(
+        self, method: str, body: dict[str, Any] | None = None, timeout: httpx.Timeout | float = CALL_TIMEOUT_S
+    ) -> Any:
         if self.closed:
             raise SessionClosedError(f"session {self.session_id} has ended ({self.session.end_reason})")
         try:
-            response = self._sync.post(f"{self._base}/{method}", json=body or {})
+            response = await self._client.post(
+                f"{self._session_url}/{method}", json=body or {}, timeout=timeout
+            )
         except httpx.HTTPError as exc:
             raise WorkerUnavailableError(f"the worker of session {self.session_id} did not answer") from exc
         return _raise_for(response)
 
-    async def _acall(self, method: str, body: dict[str, Any] | None = None) -> Any:
-        if self.closed:
-            raise SessionClosedError(f"session {self.session_id} has ended ({self.session.end_reason})")
-        try:
-            response = await self._async.post(f"{self._base}/{method}", json=body or {})
-        except httpx.HTTPError as exc:
-            raise WorkerUnavailableError(f"the worker of session {self.session_id} did not answer") from exc
-        return _raise_for(response)
+    async def forward(
+        self, method: str, body: bytes, timeout: httpx.Timeout | float = CALL_TIMEOUT_S
+    ) -> httpx.Response:
+        """One call with its JSON body passed through unread (a worker node relaying a coordinator)."""
+        return await self._client.post(
+            f"{self._session_url}/{method}",
+            content=body,
+            headers={"content-type": "application/json"},
+            timeout=timeout,
+        )
 
-    def limit_duration(self, seconds: float) -> None:
+    async def limit_duration(self, seconds: float) -> None:
         """End the session ``seconds`` from now; a later, longer limit never extends an earlier one."""
         if self._duration_limit is not None and self._duration_limit <= seconds:
             return
         self._duration_limit = seconds
-        self._call("limit_duration", {"seconds": seconds})
+        await self._call("limit_duration", {"seconds": seconds})
 
-    def describe(self) -> dict[str, Any]:
+    async def describe(self) -> dict[str, Any]:
         if not self.closed:
             try:
-                described: dict[str, Any] = self._call("describe")
+                described: dict[str, Any] = await self._call("describe")
             except SessionClosedError:
                 pass
             else:
@@ -185,8 +215,8 @@ class RemoteSessionHost:
                 return described
         return dict(self._descriptor)
 
-    def create_connection(self) -> tuple[int, dict[str, Any]]:
-        result = self._call("create_connection")
+    async def create_connection(self) -> tuple[int, dict[str, Any]]:
+        result = await self._call("create_connection")
         return int(result["connection_id"]), dict(result["track_map"])
 
     async def offer(
@@ -205,27 +235,19 @@ class RemoteSessionHost:
             "create": create,
             "wire": wire,
         }
-        return str(await self._acall("offer", body))
+        return str(await self._call("offer", body))
 
-    def answer(self, connection_id: int) -> str | None:
-        result = self._call("answer", {"connection_id": connection_id})
+    async def answer(self, connection_id: int) -> str | None:
+        result = await self._call("answer", {"connection_id": connection_id})
         return None if result is None else str(result)
 
-    def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None:
-        self._call("add_candidates", {"connection_id": connection_id, "candidates": candidates})
+    async def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None:
+        await self._call("add_candidates", {"connection_id": connection_id, "candidates": candidates})
 
-    def create_upload(self, name: str, size: int, mime_type: str) -> UploadSlot:
+    async def create_upload(self, name: str, size: int, mime_type: str) -> UploadSlot:
         return slot_from_json(
-            self._call("create_upload", {"name": name, "size": size, "mime_type": mime_type})
+            await self._call("create_upload", {"name": name, "size": size, "mime_type": mime_type})
         )
-
-    def has_upload(self, upload_id: str) -> bool:
-        if self.closed:
-            return False
-        try:
-            return bool(self._sync.get(f"/uploads/{upload_id}").json().get("result"))
-        except (httpx.HTTPError, ValueError):
-            return False
 
     async def receive_upload(
         self, upload_id: str, chunks: AsyncIterator[bytes], declared_length: int | None
@@ -234,7 +256,9 @@ class RemoteSessionHost:
             raise UnknownUploadError(f"no upload {upload_id}: the session has ended")
         headers = {} if declared_length is None else {"x-declared-length": str(declared_length)}
         try:
-            response = await self._async.put(f"/uploads/{upload_id}", content=chunks, headers=headers)
+            response = await self._client.put(
+                f"{self.base_url}/uploads/{upload_id}", content=chunks, headers=headers, timeout=NO_TIMEOUT
+            )
         except httpx.HTTPError as exc:
             raise UnknownUploadError(f"no upload {upload_id}: the session's worker did not answer") from exc
         try:
@@ -247,7 +271,7 @@ class RemoteSessionHost:
             return
         self.session.end_reason = self.session.end_reason or reason
         try:
-            await self._acall("stop", {"reason": reason})
+            await self._call("stop", {"reason": reason})
         except SessionClosedError:
             pass
         self.mark_closed(reason)
@@ -258,6 +282,6 @@ class RemoteSessionHost:
     async def watch(self) -> str | None:
         """Wait (on the worker) until the session ends; its end reason, or ``None`` if the worker went away."""
         try:
-            return str(await self._acall("wait_closed") or EndReason.CLIENT_ENDED)
+            return str(await self._call("wait_closed", timeout=NO_TIMEOUT) or EndReason.CLIENT_ENDED)
         except SessionClosedError:
             return None

@@ -9,13 +9,17 @@ from typing import Any
 
 from openreactor.settings import Settings
 
-_PATHS = ("state_dir", "upload_dir", "tls_cert", "tls_key")
-_TUPLES = ("ice_host_addresses", "cors_origins")
+_PATHS = ("state_dir", "upload_dir", "tls_cert", "tls_key", "turn_secret_file")
+_TUPLES = ("ice_host_addresses", "cors_origins", "turn_urls", "stun_urls", "ice_public_addresses")
+_SECRETS = ("cluster_secret",)
+"""Never handed on: worker processes do not need them, and their command line is world-readable."""
 
 
 def dump_settings(settings: Settings) -> str:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
+        if f.name in _SECRETS:
+            continue
         value = getattr(settings, f.name)
         if isinstance(value, Path):
             value = str(value)

@@ -4,6 +4,10 @@
 internal API mirrors the ``SessionHost`` methods one to one; refusals carry the name of the
 exception the in-process host raised, so the front's ``RemoteSessionHost`` raises the same one.
 Nothing here is reachable from outside the machine (a unix socket only the front knows).
+
+A session that ends with ``model_timeout`` or ``memory_limit`` leaves this process unfit for the
+next one (a model thread Python cannot kill, memory the model may still hold), so the worker then
+exits and the pool starts a fresh one.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from openreactor import process_memory
+from openreactor.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from openreactor.models.api import Model
 from openreactor.models.loader import load_model
+from openreactor.models.schema import openapi_document
 from openreactor.session_host import (
     ConnectionLimitError,
     InProcessSessionHost,
@@ -50,12 +57,20 @@ FORWARDED_ERRORS = (
 )
 """Exceptions of the in-process host that travel to the front by class name."""
 
+UNFIT_AFTER = frozenset({EndReason.MODEL_TIMEOUT, EndReason.MEMORY_LIMIT})
+"""End reasons after which this worker process exits rather than host another session."""
+EXIT_GRACE_S = 0.2
+"""Before exiting, time for the front's pending ``wait_closed`` call to get the end reason."""
+
 
 class WorkerState:
     def __init__(self, model: Model, settings: Settings) -> None:
         self.model = model
         self.settings = settings
         self.host: InProcessSessionHost | None = None
+        self.metrics = ServerMetrics()
+        """This process's sessions' metrics; the front re-exposes them (``metrics_merge``)."""
+        self.exit_watch: asyncio.Task[None] | None = None
         self._owns_uploads_root = settings.upload_dir is None
         self.uploads_root = settings.upload_dir or Path(
             tempfile.mkdtemp(prefix="openreactor-worker-uploads-")
@@ -99,7 +114,18 @@ def slot_json(slot: UploadSlot) -> dict[str, Any]:
 async def health(request: Request) -> Response:
     host = _state(request).host
     busy = host is not None and not host.closed
-    return JSONResponse({"pid": os.getpid(), "session_id": host.session_id if busy and host else None})
+    files = sum(len(names) for _, _, names in os.walk(_state(request).uploads_root))
+    return JSONResponse(
+        {"pid": os.getpid(), "session_id": host.session_id if busy and host else None, "upload_files": files}
+    )
+
+
+async def schema(request: Request) -> Response:
+    return JSONResponse(openapi_document(_state(request).model))
+
+
+async def metrics(request: Request) -> Response:
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 async def start(request: Request) -> Response:
@@ -109,14 +135,19 @@ async def start(request: Request) -> Response:
         return JSONResponse({"error": "Busy", "message": "this worker hosts a session"}, status_code=409)
     session_id = str(body.get("session_id") or uuid.uuid4())
     host = InProcessSessionHost(
-        session_id, state.model, state.settings, uploads_dir=state.uploads_root / session_id
+        session_id,
+        state.model,
+        state.settings,
+        uploads_dir=state.uploads_root / session_id,
+        metrics=state.metrics,
     )
     host.start()
     if body.get("max_duration_s"):
-        host.limit_duration(float(body["max_duration_s"]))
+        await host.limit_duration(float(body["max_duration_s"]))
     state.host = host
+    state.exit_watch = asyncio.create_task(_exit_if_unfit(host))
     log.info("worker %d hosts session %s", os.getpid(), session_id)
-    return JSONResponse(host.describe(), status_code=201)
+    return JSONResponse(await host.describe(), status_code=201)
 
 
 async def call(request: Request) -> Response:
@@ -128,9 +159,9 @@ async def call(request: Request) -> Response:
         host = state.live(request.path_params["session_id"])
         result: Any = None
         if method == "describe":
-            result = host.describe()
+            result = await host.describe()
         elif method == "create_connection":
-            cid, track_map = host.create_connection()
+            cid, track_map = await host.create_connection()
             result = {"connection_id": cid, "track_map": track_map}
         elif method == "offer":
             mapping = [TrackMapping(**m) for m in body.get("mapping", [])]
@@ -142,13 +173,13 @@ async def call(request: Request) -> Response:
                 wire=body.get("wire"),
             )
         elif method == "answer":
-            result = host.answer(int(body["connection_id"]))
+            result = await host.answer(int(body["connection_id"]))
         elif method == "add_candidates":
-            host.add_candidates(int(body["connection_id"]), list(body["candidates"]))
+            await host.add_candidates(int(body["connection_id"]), list(body["candidates"]))
         elif method == "create_upload":
-            result = slot_json(host.create_upload(body["name"], int(body["size"]), body["mime_type"]))
+            result = slot_json(await host.create_upload(body["name"], int(body["size"]), body["mime_type"]))
         elif method == "limit_duration":
-            host.limit_duration(float(body["seconds"]))
+            await host.limit_duration(float(body["seconds"]))
         elif method == "stop":
             await host.stop(str(body.get("reason") or EndReason.CLIENT_ENDED))
         elif method == "wait_closed":
@@ -183,6 +214,7 @@ def create_worker_app(settings: Settings, model: Model | None = None) -> Starlet
         if settings.ice_host_addresses is not None:
             set_host_addresses(settings.ice_host_addresses)
         loaded = model if model is not None else load_model(settings.model, settings.model_options())
+        process_memory.set_baseline()  # the memory limit counts from here: model loaded, no session
         state = WorkerState(loaded, settings)
         app.state.worker = state
         try:
@@ -193,12 +225,25 @@ def create_worker_app(settings: Settings, model: Model | None = None) -> Starlet
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            Route("/schema", schema, methods=["GET"]),
             Route("/sessions", start, methods=["POST"]),
             Route("/sessions/{session_id}/{method}", call, methods=["POST"]),
             Route("/uploads/{upload_id}", upload_bytes, methods=["GET", "PUT"]),
         ],
         lifespan=lifespan,
     )
+
+
+async def _exit_if_unfit(host: InProcessSessionHost) -> None:
+    await host.session.wait_closed()
+    reason = host.session.end_reason
+    # A session ended otherwise (say, stopped) while a model call hung also leaves a stuck thread.
+    if reason not in UNFIT_AFTER and not host.session.runner.stuck:
+        return
+    log.warning("worker %d exits: session %s ended with %s", os.getpid(), host.session_id, reason)
+    await asyncio.sleep(EXIT_GRACE_S)
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's graceful shutdown, as when the pool stops us
 
 
 def run_worker(socket_path: str, settings: Settings) -> int:
