@@ -24,4 +24,8 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=2)"]
 
 # Settings also come from OPENREACTOR_<SETTING> variables or a mounted `--config` file.
+# The same image runs a cluster (docs/SCALE-OUT.md): override the command with
+#   openreactor coordinator --redis redis://R:6379/0 --host 0.0.0.0 --port 8080
+#   openreactor worker --redis redis://R:6379/0 --workers 4 --host 0.0.0.0 --port 9001 \
+#       --advertise-url http://<this host>:9001 --ice-host <public address>
 CMD ["openreactor", "serve", "--host", "0.0.0.0", "--port", "8080", "--log-format", "json"]

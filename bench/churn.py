@@ -23,6 +23,11 @@ of a least-squares line through samples taken every ``--rss-every`` cycles, whic
 warm-up)::
 
     .venv/bin/python bench/churn.py [--cycles 1000] [--reconnects 200] [--max-seconds 1500]
+
+With ``--workers N`` the server runs ``serve --workers N`` (each session in a pre-spawned worker
+process, reused session after session) and each phase also reports the worker processes before
+and after (``GET /debug/workers``: pids, replacements) and the server's live child processes:
+neither may change (no leaked or lost worker process), and the workers' RSS growth.
 """
 
 from __future__ import annotations
@@ -86,7 +91,8 @@ def slope_per_100(samples: list[tuple[int, int]]) -> float | None:
 
 
 class Server:
-    def __init__(self, workdir: Path, width: int, height: int, fps: float) -> None:
+    def __init__(self, workdir: Path, width: int, height: int, fps: float, workers: int = 0) -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = workdir / "server.log"
@@ -95,6 +101,7 @@ class Server:
             "--width", str(width), "--height", str(height), "--fps", str(fps),
             "--host", HOST, "--port", str(self.port), "--ice-host", HOST,
             "--state-dir", str(workdir / "state"), "--debug-endpoints",
+            *(["--workers", str(workers)] if workers else []),
         ]  # fmt: skip
         with open(self.log_path, "wb") as out:
             self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
@@ -104,7 +111,10 @@ class Server:
                 raise RuntimeError(f"server exited early ({self.process.returncode}): {self.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
+                    if not workers or all(
+                        w["ready"] for w in httpx.get(f"{self.url}/debug/workers").json()["workers"]
+                    ):
+                        return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"server not healthy in 30 s: {self.log_tail()}")
             time.sleep(0.1)
@@ -117,6 +127,20 @@ class Server:
 
     def rss(self) -> int | None:
         return rss_kib(self.process.pid)
+
+    def workers_rss(self) -> int | None:
+        """Summed RSS (KiB) of the worker processes; ``None`` without ``--workers``."""
+        if not self.workers:
+            return None
+        return sum(rss_kib(pid) or 0 for pid in self.children())
+
+    def children(self) -> list[int]:
+        """Live child processes of the server (its worker processes)."""
+        pids: list[int] = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                pids += [int(p) for p in (task / "children").read_text().split()]
+        return sorted(pids)
 
     def stop(self) -> int | None:
         if self.process.poll() is None:
@@ -133,6 +157,20 @@ async def resources(http: httpx.AsyncClient) -> dict[str, Any]:
     r = await http.get("/debug/resources")
     r.raise_for_status()
     return dict(r.json())
+
+
+async def worker_processes(server: Server, http: httpx.AsyncClient) -> dict[str, Any] | None:
+    """``serve --workers N``: the pool's pids and replacements, the server's children, workers' RSS."""
+    if not server.workers:
+        return None
+    pool = (await http.get("/debug/workers")).json()
+    pids = sorted(w["pid"] for w in pool["workers"])
+    return {
+        "pids": pids,
+        "replaced": pool["replaced"],
+        "children": server.children(),
+        "rss_kib": [rss_kib(pid) for pid in pids],
+    }
 
 
 async def settled(http: httpx.AsyncClient, settle_s: float) -> dict[str, Any]:
@@ -194,6 +232,8 @@ class Phase:
         self.failures = 0
         self.first_error: str | None = None
         self.rss_samples: list[tuple[int, int]] = []
+        self.worker_rss_samples: list[tuple[int, int]] = []
+        """``--workers``: the summed RSS of the worker processes, sampled with the server's."""
         self.stopped_by_time = False
 
     def fail(self, exc: BaseException) -> None:
@@ -214,12 +254,14 @@ async def run_phase(
 ) -> dict[str, Any]:
     phase = Phase(name, target)
     before = await settled(http, args.settle)
+    workers_before = await worker_processes(server, http)
     client_before = client_counts()
     rss_before = server.rss()
     t0 = time.monotonic()
     await body(phase, deadline)
     seconds = time.monotonic() - t0
     after = await settled(http, args.settle)
+    workers_after = await worker_processes(server, http)
     # Let the client's own callbacks and executor threads wind down too.
     await asyncio.sleep(1.0)
     client_after = client_counts()
@@ -249,9 +291,22 @@ async def run_phase(
         "server_rss_kib_per_100_cycles_slope": slope_per_100(phase.rss_samples),
         "server_rss_kib_per_100_cycles_slope_second_half": slope_per_100(late),
         "server_rss_samples_kib": phase.rss_samples[:: max(1, len(phase.rss_samples) // 20)],
+        "workers_rss_kib_per_100_cycles_slope": slope_per_100(phase.worker_rss_samples),
+        "workers_rss_kib_per_100_cycles_slope_second_half": slope_per_100(
+            [w for w in phase.worker_rss_samples if w[0] >= cycles // 2]
+        ),
+        "workers_rss_samples_kib": phase.worker_rss_samples[:: max(1, len(phase.worker_rss_samples) // 20)],
     }
     # A negative delta (e.g. one fd fewer) is not a leak; a positive one is.
     result["leak_free"] = all(v <= 0 for v in result["leaked"].values())
+    if workers_before is not None and workers_after is not None:
+        result["worker_processes_before"] = workers_before
+        result["worker_processes_after"] = workers_after
+        # The same N processes served every session: none leaked, none lost, none replaced.
+        result["leak_free"] = result["leak_free"] and (
+            workers_before["pids"] == workers_after["pids"] == workers_after["children"]
+            and workers_after["replaced"] == workers_before["replaced"]
+        )
     log(f"{name}: {json.dumps({k: result[k] for k in ('cycles_ok', 'failures', 'seconds', 'leaked')})}")
     return result
 
@@ -281,6 +336,9 @@ def make_connect_disconnect(server: Server, args: argparse.Namespace) -> Any:
                 rss = server.rss()
                 if rss is not None:
                     phase.rss_samples.append((i + 1, rss))
+                    workers_rss = server.workers_rss()
+                    if workers_rss is not None:
+                        phase.worker_rss_samples.append((i + 1, workers_rss))
             if (i + 1) % 100 == 0:
                 log(f"{phase.name}: {i + 1}/{phase.target} ({phase.failures} failures)")
 
@@ -319,6 +377,9 @@ def make_reconnect(server: Server, args: argparse.Namespace) -> Any:
                     rss = server.rss()
                     if rss is not None:
                         phase.rss_samples.append((i + 1, rss))
+                    workers_rss = server.workers_rss()
+                    if workers_rss is not None:
+                        phase.worker_rss_samples.append((i + 1, workers_rss))
                 if (i + 1) % 50 == 0:
                     log(f"{phase.name}: {i + 1}/{phase.target} ({phase.failures} failures)")
         except Exception as exc:  # noqa: BLE001 - the initial connect failed
@@ -369,6 +430,7 @@ def main() -> int:
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--fps", type=float, default=15)
     parser.add_argument("--rss-every", type=int, default=10, help="sample server RSS every N cycles")
+    parser.add_argument("--workers", type=int, default=0, help="serve --workers N (0: in-process sessions)")
     args = parser.parse_args()
     t0 = time.monotonic()
     report: dict[str, Any] = {
@@ -378,13 +440,14 @@ def main() -> int:
             "max_seconds": args.max_seconds,
             "settle_s": args.settle,
             "warmup_cycles": args.warmup,
-            "server": f"probe {args.width}x{args.height}@{args.fps:g}, --ice-host 127.0.0.1, --debug-endpoints",
+            "server": f"probe {args.width}x{args.height}@{args.fps:g}, --ice-host 127.0.0.1, --debug-endpoints"
+            + (f", --workers {args.workers}" if args.workers else ""),
             "cpus": os.cpu_count(),
             "python": sys.version.split()[0],
         }
     }
     with tempfile.TemporaryDirectory(prefix="churn-") as tmp:
-        server = Server(Path(tmp), args.width, args.height, args.fps)
+        server = Server(Path(tmp), args.width, args.height, args.fps, args.workers)
         try:
             report["phases"] = asyncio.run(main_async(args, server))
         except Exception as exc:  # noqa: BLE001 - reported in the JSON

@@ -82,6 +82,20 @@ def server_env() -> dict[str, str]:
     return env
 
 
+def wait_healthy(server: ServerProcess, timeout: float = 30) -> None:
+    """Until ``GET /health`` answers 200; fails with the server's log if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise AssertionError(f"server exited early ({server.process.returncode}):\n{server.log()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server not healthy in {timeout} s:\n{server.log()}")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def run_server(
     tmp_path: Path,
@@ -118,16 +132,7 @@ def run_server(
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=server_env())
     server = ServerProcess(f"http://{host}:{port}", process, log_path, state_dir)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited early ({process.returncode}):\n{server.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server not healthy in 30 s:\n{server.log()}")
-            time.sleep(0.1)
+        wait_healthy(server)
         yield server
     finally:
         server.terminate()

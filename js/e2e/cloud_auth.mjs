@@ -7,7 +7,7 @@
 //        for it in what the browser received), CHROMIUM (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
 
-import { decodeInPage } from "./decode.mjs";
+import { decodeInPage, sampleCounters } from "./decode.mjs";
 
 const phase = process.argv[2];
 const appUrl = process.env.E2E_APP_URL;
@@ -101,17 +101,6 @@ async function decodeUntil(page, predicate, timeoutMs) {
     await sleep(40);
   }
   return { ok: false, code: last };
-}
-
-async function sampleCounters(page, ms) {
-  const counters = [];
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const code = await page.evaluate(decodeInPage, ".video video");
-    if (code && counters.at(-1) !== code.counter) counters.push(code.counter);
-    await sleep(40);
-  }
-  return counters;
 }
 
 async function getSession(id, token) {

@@ -22,3 +22,17 @@ export const decodeInPage = (selector) => {
   const cnt = bits(2, 16), val = bits(18, 16), k4 = bits(34, 4);
   return k4 === ((cnt ^ (cnt >> 4) ^ (cnt >> 8) ^ (cnt >> 12) ^ val ^ (val >> 4) ^ (val >> 8) ^ (val >> 12)) & 15) ? { counter: cnt, value: val } : null;
 };
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Distinct probe counters decoded from the page's `.video video` element over `ms` milliseconds. */
+export async function sampleCounters(page, ms) {
+  const counters = [];
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const code = await page.evaluate(decodeInPage, ".video video");
+    if (code && counters.at(-1) !== code.counter) counters.push(code.counter);
+    await sleep(40);
+  }
+  return counters;
+}

@@ -7,7 +7,7 @@
 // usage: node e2e/turn_relay.mjs URL      env: CHROMIUM (default /usr/bin/chromium)
 import { chromium } from "playwright-core";
 
-import { decodeInPage } from "./decode.mjs";
+import { sampleCounters } from "./decode.mjs";
 
 const url = process.argv[2];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -46,17 +46,6 @@ const selectedPair = async () => {
     framesDecoded: video?.framesDecoded ?? 0,
   };
 };
-
-async function sampleCounters(page, ms) {
-  const counters = [];
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const code = await page.evaluate(decodeInPage, ".video video");
-    if (code && counters.at(-1) !== code.counter) counters.push(code.counter);
-    await sleep(40);
-  }
-  return counters;
-}
 
 const result = {};
 const browser = await chromium.launch({

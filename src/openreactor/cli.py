@@ -326,8 +326,6 @@ def serve_settings(args: argparse.Namespace, environ: Mapping[str, str] | None =
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from openreactor.http.app import create_app
 
     try:
@@ -364,8 +362,15 @@ def serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; a no-op handler underneath
     # turns that into a normal exit (status 0) once every session has said goodbye.
     signal.signal(signal.SIGTERM, lambda *_: None)
+    return serve_http(create_app(settings, model), settings, log_config)
+
+
+def serve_http(app: Any, settings: Settings, log_config: dict[str, Any] | None) -> int:
+    """Run ``app`` with uvicorn on the settings' address (TLS when configured) until SIGTERM."""
+    import uvicorn
+
     uvicorn.run(
-        create_app(settings, model),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
@@ -379,8 +384,6 @@ def serve(args: argparse.Namespace) -> int:
 
 def run_cluster_process(args: argparse.Namespace) -> int:
     """``openreactor worker`` / ``openreactor coordinator``: settings as for ``serve``, plus Redis."""
-    import uvicorn
-
     try:
         settings = serve_settings(args)
         log_config = configure_logging(settings.log_level, settings.log_format)
@@ -402,17 +405,7 @@ def run_cluster_process(args: argparse.Namespace) -> int:
         return run_node(settings, log_config)
     from openreactor.cluster.coordinator import create_coordinator_app
 
-    uvicorn.run(
-        create_coordinator_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=log_config,
-        timeout_graceful_shutdown=10,
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-    )
-    return 0
+    return serve_http(create_coordinator_app(settings), settings, log_config)
 
 
 def manage_keys(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ each a process of its own with its log in the test's tmp dir. Keys are made in R
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -28,6 +29,12 @@ from conftest import REPO, free_port, server_env, skip_unless_ci
 HOST = "127.0.0.1"
 API = {"Reactor-API-Version": "1", "Reactor-API-Accept-Version": "1"}
 SESSION_BODY = {"model": {"name": "probe"}, "client_info": {"sdk_type": "python", "sdk_version": "test"}}
+
+
+def die_with_parent() -> None:
+    """In the child before exec: SIGKILL it if the test process dies without its teardown."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -87,7 +94,13 @@ class Cluster:
             # A session (process group) of its own: a test can kill a node with all its worker
             # processes at once, as when its machine dies.
             process = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=server_env(), start_new_session=True
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=server_env(),
+                start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         return Proc(name, process, log_path, url)
 

@@ -272,6 +272,7 @@ def test_a_killed_worker_ends_its_sessions_and_new_ones_go_to_the_survivor(fresh
         assert [w["worker_id"] for w in fresh.health()["workers"]] == [survivor]
         # The client learns it lost the connection with a recoverable error.
         await asyncio.to_thread(wait_for, lambda: errors, 45, "the SDK's error", 0.5)
+        print(f"reaped after {reaped_after:.2f} s; SDK error after {time.monotonic() - t0:.2f} s")
         assert errors[0].recoverable, errors
         await reactor.disconnect()
         delete(url, jwt, replacement.json()["session_id"])
@@ -299,6 +300,7 @@ def test_sigterm_drains_a_worker(fresh: Cluster) -> None:
     assert state(url, jwt, on_a["session_id"])["state"] != "CLOSED"  # still serving its client
     wait_for(lambda: state(url, jwt, on_a["session_id"])["state"] == "CLOSED", 20, "the drained session")
     assert time.monotonic() - t0 >= 3.5
+    print(f"drained session closed {time.monotonic() - t0:.2f} s after SIGTERM")
     assert state(url, jwt, on_a["session_id"])["end_reason"] == "server_shutdown"
     assert node.process.wait(20) == 0
     assert [w["worker_id"] for w in fresh.health()["workers"]] == ["B"]

@@ -187,13 +187,20 @@ def run(
     extras: list[subprocess.Popen[bytes]] = []
     key_store = ["--state-dir", str(state_dir)]
     if args.cluster:
-        redis_url, node_log = start_cluster(args, extras, state_dir)
+        try:
+            redis_url, node_log = start_cluster(args, extras, state_dir)
+        except BaseException:
+            stop_all(extras)
+            raise
         key_store = ["--redis", redis_url]
     if args.create_key:
         created = subprocess.run(
             [sys.executable, "-m", "openreactor", "keys", *key_store, "create", "--name", "interop"],
-            capture_output=True, text=True, cwd=REPO, check=True,
+            capture_output=True, text=True, cwd=REPO,
         )  # fmt: skip
+        if created.returncode != 0:
+            stop_all(extras)
+            raise SystemExit(f"openreactor keys create failed: {created.stderr}")
         key_id, api_key = created.stdout.split()[:2]
         report["key_id"] = key_id
         driver_env["OPENREACTOR_INTEROP_API_KEY"] = api_key
@@ -301,16 +308,21 @@ def run(
             deadline = time.monotonic() + 25
             while server.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-        for extra in reversed(extras):  # the worker node (it drains), then redis
-            extra.send_signal(signal.SIGTERM)
-            try:
-                extra.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                extra.kill()
-                extra.wait()
+        stop_all(extras)  # the worker node (it drains), then redis
         if args.cluster:
             report["worker_log"] = tail(node_log.read_text(errors="replace"), args.server_log_chars)
     return finish(report, server, log_file.name, args.server_log_chars)
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each (last started first), SIGKILL what is still there after 20 s."""
+    for process in reversed(processes):
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_cluster(

@@ -15,10 +15,9 @@ import asyncio
 import json
 import sys
 import time
-import traceback
 from typing import Any
 
-from official_client_driver import Recorder, command_outcome, connect, counter_report, leave
+from official_client_driver import SCENARIOS, Recorder, command_outcome, connect, counter_report, leave, main
 
 MIN_FRAMES = 60
 VALUE = 2718
@@ -55,19 +54,7 @@ async def scenario(url: str, rec: Recorder, result: dict[str, Any]) -> None:
     result["disconnect"] = await leave(reactor)
 
 
-async def main(url: str) -> dict[str, Any]:
-    rec = Recorder(asyncio.get_running_loop())
-    result: dict[str, Any] = {}
-    try:
-        await scenario(url, rec, result)
-    except Exception as exc:  # noqa: BLE001 - the result carries it to the test
-        result["exception"] = f"{type(exc).__name__}: {exc}"
-        result["traceback"] = traceback.format_exc()
-    result["statuses"] = [s for _, s in rec.statuses]
-    result["errors"] = rec.errors
-    return result
-
-
 if __name__ == "__main__":
-    out = asyncio.run(main(sys.argv[1]))
+    SCENARIOS["turn"] = scenario  # run by the official driver's harness (result, errors, statuses)
+    out = asyncio.run(main("turn", sys.argv[1]))
     print("@@RESULT " + json.dumps(out, default=repr), flush=True)

@@ -23,9 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
+from resource_counts import resources, settle
 from rtc_client import HEADERS, RawClient, is_error, raw_client
 
-from conftest import REPO, ServerProcess, free_port, server_env, skip_unless_ci
+from conftest import REPO, ServerProcess, free_port, server_env, skip_unless_ci, wait_healthy
 from reactor_protocol.messages import Channel, Command, Envelope, Kind, ResumeTrack, SessionEnded, UploadRef
 from reactor_sdk import Reactor, ServerError
 
@@ -46,24 +47,6 @@ def rss_mib(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
     return kib / 1024
-
-
-async def resources(http: httpx.AsyncClient) -> dict[str, Any]:
-    r = await http.get("/debug/resources")
-    assert r.status_code == 200, r.text
-    return dict(r.json())
-
-
-async def settle(
-    http: httpx.AsyncClient, ok: Callable[[dict[str, Any]], bool], timeout: float = 20
-) -> dict[str, Any]:
-    """Poll the counts until ``ok`` holds (tear-down is asynchronous); the last counts either way."""
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = await resources(http)
-        if ok(counts) or time.monotonic() > deadline:
-            return counts
-        await asyncio.sleep(0.2)
 
 
 def back_to(idle: dict[str, Any], extra_threads: int = 0) -> Callable[[dict[str, Any]], bool]:
@@ -330,15 +313,7 @@ def server_on_small_disk(
         )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path, state_dir)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"server exited early ({process.returncode}):\n{server.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, f"server not healthy in 60 s:\n{server.log()}"
-            time.sleep(0.1)
+        wait_healthy(server, 60)
         inside = Path(f"/proc/{process.pid}/root") / mount_point.relative_to("/")
         assert os.statvfs(inside).f_blocks * os.statvfs(inside).f_frsize <= 2**21, "not on the small tmpfs"
         assert not any(mount_point.iterdir()), "the tmpfs must not be visible outside its namespace"

@@ -48,3 +48,14 @@ def test_refusals_are_documented_with_the_error_body() -> None:
             for param in op.get("parameters", []):
                 if param["in"] == "path":
                     assert "{" + param["name"] + "}" in path
+
+
+def test_the_coordinator_describes_every_route_it_registers(tmp_path: Path) -> None:
+    from openreactor.cluster.coordinator import create_coordinator_app
+
+    app = create_coordinator_app(Settings(redis_url="redis://127.0.0.1:1/0", state_dir=tmp_path))
+    doc = openapi_document(app.routes)
+    described = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    assert described == registered(app.routes)
+    assert {("/sessions", "post"), ("/tokens", "post"), ("/health", "get")} <= described
+    assert ("/start_session", "post") not in described  # no local plane on a coordinator

@@ -20,6 +20,7 @@ from openreactor.session_host import (
     UnknownConnectionError,
 )
 from openreactor.transport.peer import TrackMapping
+from openreactor.workers.remote import WorkerUnavailableError
 
 BASE = "/sessions/{session_id}/transport/webrtc"
 
@@ -44,6 +45,10 @@ def _cid(request: Request) -> int:
 def _translate(exc: Exception) -> ApiError:
     if isinstance(exc, UnknownConnectionError):
         return ApiError(404, str(exc))
+    if isinstance(exc, WorkerUnavailableError):
+        # Its worker did not answer: a dead one is reaped within seconds (then 404), a slow or
+        # briefly unreachable one answers the retry.
+        return ApiError(503, str(exc), {"Retry-After": "1"})
     if isinstance(exc, SessionClosedError):
         return ApiError(404, str(exc))
     if isinstance(exc, ConnectionLimitError):

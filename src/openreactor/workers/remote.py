@@ -57,7 +57,7 @@ _ERRORS: dict[str, Callable[[str], Exception]] = {
 
 
 class WorkerUnavailableError(SessionClosedError):
-    """The worker process did not answer (it died or hangs): the session is over."""
+    """The session's worker did not answer: it died (the session is over) or is briefly unreachable."""
 
 
 def _raise_for(response: httpx.Response) -> Any:
