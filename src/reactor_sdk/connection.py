@@ -44,6 +44,7 @@ from reactor_sdk.errors import (
     TransportError,
 )
 from reactor_sdk.frame_reader import FrameReader, FrameSinks, TrackDrainer
+from reactor_sdk.jitter import bound_jitter_wait
 from reactor_sdk.stats import (
     AUDIO_CLOCK_RATE,
     VIDEO_CLOCK_RATE,
@@ -166,6 +167,8 @@ class PeerLink:
         offer with every host candidate gathered into it. Returns ``(sdp, track_mapping)``."""
         for spec in self.tracks:
             transceiver = self.pc.addTransceiver(spec.kind, direction=spec.direction)
+            if spec.kind == "video" and spec.direction == "recvonly":
+                bound_jitter_wait(transceiver.receiver)  # an unrepairable loss freezes ~0.2 s, not ~2.5 s
             self._transceivers.append((spec, transceiver))
         for channel in (Channel.DATA, Channel.CONTROL):
             dc = self.pc.createDataChannel(channel.value)

@@ -1,4 +1,4 @@
-"""A time limit on how long the video jitter buffer waits for a missing packet.
+"""A limit on how long the video jitter buffer waits for a missing packet.
 
 aiortc's receiver reassembles video frames in a 512-packet buffer that hands out frames strictly
 in sequence order. A packet that never arrives (lost, and its retransmission lost or too old for
@@ -6,10 +6,13 @@ the sender's 128-packet history, or lost during an outage) blocks every later fr
 packets have arrived; only then does aiortc drop the incomplete frame and ask for a keyframe
 (PLI). At 2-3 Mbit/s that is about 2.5 s of frozen picture, then a burst of stale frames.
 
-:class:`BoundedWaitJitterBuffer` keeps aiortc's behaviour but gives up on a missing packet after
-``max_wait_s``: it drops the packets up to the next frame that starts after the gap and asks for a
-keyframe, exactly as aiortc does on overflow, only sooner. NACK repairs that arrive in time (one
-round trip) are unaffected. docs/RELIABILITY.md ("Impaired network") has the measurements.
+:class:`BoundedWaitJitterBuffer` keeps aiortc's behaviour but gives up on a missing packet sooner:
+once it is ``NACK_WINDOW`` packets behind the newest one (aiortc asks for retransmissions of the
+last 128 packets only, so nothing will repair it) and ``unrepairable_wait_s`` old, or in any case
+after ``max_wait_s``. It then drops the packets up to the next frame that starts after the gap and
+asks for a keyframe, as aiortc does on overflow. Repairs that can still come (aiortc re-sends its
+NACK list whenever it sees a new gap) are waited for. docs/RELIABILITY.md ("Impaired network")
+has the measurements.
 
 It replaces a private attribute of aiortc's ``RTCRtpReceiver``; :func:`bound_jitter_wait` checks
 that the attribute holds what it expects and otherwise leaves the receiver alone.
@@ -23,24 +26,27 @@ from collections.abc import Callable
 from typing import Any
 
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 from aiortc.utils import uint16_add
 
 logger = logging.getLogger("reactor_sdk")
 
-MAX_HOLE_WAIT_S = 0.4
-"""How long a missing packet may block later frames: enough for a NACK round trip plus queueing
-(80 ms RTT and a 200 ms bottleneck queue in bench/bad_network.py), far below aiortc's ~2.5 s."""
+NACK_WINDOW = RTP_HISTORY_SIZE
+"""aiortc's receiver NACKs only the missing packets among the last 128, and its sender keeps 128."""
+UNREPAIRABLE_WAIT_S = 0.2
+"""Wait for a gap beyond the NACK window: a retransmission asked for just before may be in flight."""
+MAX_HOLE_WAIT_S = 1.0
+"""Longest wait for any gap (at low packet rates 128 packets take seconds), far below aiortc's."""
 
 _RECEIVER_ATTR = "_RTCRtpReceiver__jitter_buffer"
 
 
 class BoundedWaitJitterBuffer(JitterBuffer):
-    """aiortc's video jitter buffer, but a gap blocks later frames for at most ``max_wait_s``.
+    """aiortc's video jitter buffer, but a gap that cannot be repaired blocks later frames briefly.
 
-    The wait counts from the moment the gap became known (a later packet arrived, which is also
-    when aiortc sends its NACK), so several gaps from one burst of loss (an outage) are all given
-    up on together rather than one ``max_wait_s`` after another.
+    Waits count from the moment the gap became known (a later packet arrived, which is also when
+    aiortc sends its NACK), so several gaps from one burst of loss (an outage) are given up on
+    together rather than one wait after another.
     """
 
     def __init__(
@@ -48,10 +54,12 @@ class BoundedWaitJitterBuffer(JitterBuffer):
         capacity: int = 512,
         *,
         max_wait_s: float = MAX_HOLE_WAIT_S,
+        unrepairable_wait_s: float = UNREPAIRABLE_WAIT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(capacity, is_video=True)
         self.max_wait_s = max_wait_s
+        self.unrepairable_wait_s = unrepairable_wait_s
         self._clock = clock
         self._newest: int | None = None
         self._missing_since: dict[int, float] = {}
@@ -70,8 +78,12 @@ class BoundedWaitJitterBuffer(JitterBuffer):
             gap = self._first_gap()
             if gap >= span or span >= self._capacity:  # nothing received beyond the gap: not blocked
                 break
-            since = self._missing_since.setdefault(uint16_add(self._origin, gap), now)
-            if now - since < self.max_wait_s or not self._skip_gap(gap):
+            gap_seq = uint16_add(self._origin, gap)
+            age = now - self._missing_since.setdefault(gap_seq, now)
+            unrepairable = uint16_add(self._newest, -gap_seq) >= NACK_WINDOW
+            if age < (self.unrepairable_wait_s if unrepairable else self.max_wait_s):
+                break
+            if not self._skip_gap(gap):
                 break
             skipped = True
             self.gaps_skipped += 1

@@ -30,7 +30,9 @@ def frame_numbers(frames: list[JitterFrame | None]) -> list[int]:
     return [f.timestamp // 3000 for f in frames if f is not None]
 
 
-def feed(buffer: JitterBuffer, seqs: list[int], clock: Clock | None = None, step: float = 0.01) -> list[tuple[bool, JitterFrame | None]]:
+def feed(
+    buffer: JitterBuffer, seqs: list[int], clock: Clock | None = None, step: float = 0.01
+) -> list[tuple[bool, JitterFrame | None]]:
     out = []
     for seq in seqs:
         if clock is not None:
@@ -76,6 +78,30 @@ def test_a_packet_that_never_comes_blocks_for_max_wait_only() -> None:
     out = feed(buffer, [11, 12, 13], clock)
     assert frame_numbers([f for _, f in out]) == [3]
     assert not any(p for p, _ in out)
+
+
+def test_a_gap_the_nack_window_still_covers_is_waited_for_up_to_max_wait() -> None:
+    # aiortc re-sends its NACK list at every new gap: a lost retransmission can come 0.3-0.6 s late.
+    clock = Clock()
+    buffer = BoundedWaitJitterBuffer(clock=clock)  # max_wait_s 1.0
+    feed(buffer, [0, 1, 2, 3, *range(5, 60)], clock, step=0.01)  # 4 missing for 0.55 s
+    out = feed(buffer, [4, 60], clock)
+    assert buffer.gaps_skipped == 0 and not any(p for p, _ in out)
+    assert frame_numbers([f for _, f in out]) == [1, 2]  # the backlog: one frame per packet
+
+
+def test_a_gap_beyond_the_nack_window_is_given_up_on_quickly() -> None:
+    clock = Clock()
+    buffer = BoundedWaitJitterBuffer(clock=clock)  # unrepairable_wait_s 0.2, max_wait_s 1.0
+    feed(buffer, [0, 1, 2, 3], clock)
+    # 4..143 lost in a burst: 4 is more than NACK_WINDOW (128) behind, so nothing will repair it.
+    out = feed(buffer, [144, 145, 146, 147], clock, step=0.03)
+    assert buffer.gaps_skipped == 0 and not any(f for _, f in out)
+    clock.now += 0.15
+    pli, frame = buffer.add(packet(148))
+    assert pli and frame is None and buffer.gaps_skipped == 1  # frames 1 and 48 dropped
+    out = feed(buffer, [149, 150], clock)
+    assert frame_numbers([f for _, f in out]) == [49]
 
 
 def test_frames_next_to_a_gap_are_dropped_when_it_is_given_up_on() -> None:

@@ -24,12 +24,15 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
 from aiortc.sdp import SessionDescription
 
+from openreactor.ice import server_ice_servers
 from openreactor.logs import log_context
 from openreactor.sessions.session import Session
 from openreactor.settings import Settings
 from openreactor.transport.channel_pump import ChannelPump
+from openreactor.transport.public_address import add_public_candidates
 from openreactor.transport.video_encoder import EncoderSettings
 from openreactor.transport.video_in import drain_input_track
 from openreactor.transport.video_out import ModelVideoTrack
@@ -109,6 +112,37 @@ def _forward_keyframe_requests(sender: RTCRtpSender, track: ModelVideoTrack) -> 
         track.request_keyframe()
 
     sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+
+
+def _forward_bandwidth_estimates(sender: RTCRtpSender, track: ModelVideoTrack) -> None:
+    """Make the receiver's bandwidth estimate (REMB) and loss reports (RR) reach our encoder.
+
+    aiortc hands REMB only to its own encoder, which our tracks bypass, and uses RR loss for
+    nothing; without this our encoder sends its configured maximum whatever the link carries.
+    Wraps the sender's (private) RTCP handler, like ``_forward_keyframe_requests``.
+    """
+    original = getattr(sender, "_handle_rtcp_packet", None)
+    if original is None:
+        return
+
+    def forward(packet: Any) -> None:
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    track.report_loss(report.fraction_lost / 256)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            if sender._ssrc in ssrcs:
+                track.set_bandwidth_estimate(bitrate)
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        try:
+            forward(packet)
+        except Exception:  # an error here would end aiortc's receive loop, and the connection
+            log.debug("RTCP feedback not forwarded", exc_info=True)
+        await original(packet)
+
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
 
 
 def _vp8_preferences() -> list[Any]:
@@ -234,7 +268,7 @@ class Peer:
             self.answer = None
             self.offer_ufrag = ufrag_of_sdp(sdp)
             self.negotiations += 1
-            pc = RTCPeerConnection(_rtc_configuration(self.settings.ice_servers))
+            pc = RTCPeerConnection(_rtc_configuration(server_ice_servers(self.settings, self.session.id)))
             _PEER_CONNECTIONS.add(pc)
             pump = ChannelPump(self._on_envelope, wire=self._wire)
             self.pc, self.pump = pc, pump
@@ -259,7 +293,7 @@ class Peer:
                     self._spawn_add(line, mid, index)
                 else:
                     self._early.append((line, mid, index))
-            self.answer = pc.localDescription.sdp
+            self.answer = add_public_candidates(pc.localDescription.sdp, self.settings.ice_public_addresses)
             self.session.attach(self)
             self._negotiation_timer = self._loop.call_later(
                 self.settings.negotiation_timeout_s, self._negotiation_expired, pc
@@ -311,6 +345,7 @@ class Peer:
                 )
                 transceiver.sender.replaceTrack(track)
                 _forward_keyframe_requests(transceiver.sender, track)
+                _forward_bandwidth_estimates(transceiver.sender, track)
                 self.tracks[entry.name] = track
             elif (
                 entry is not None
