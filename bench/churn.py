@@ -234,6 +234,17 @@ class Phase:
         self.rss_samples: list[tuple[int, int]] = []
         self.worker_rss_samples: list[tuple[int, int]] = []
         """``--workers``: the summed RSS of the worker processes, sampled with the server's."""
+
+    def sample_memory(self, i: int, server: Server, every: int) -> None:
+        """After cycle ``i``: every ``every`` cycles (and the last) the server's and workers' RSS."""
+        if i % every and i != self.target - 1:
+            return
+        rss = server.rss()
+        if rss is not None:
+            self.rss_samples.append((i + 1, rss))
+        workers_rss = server.workers_rss()
+        if workers_rss is not None:
+            self.worker_rss_samples.append((i + 1, workers_rss))
         self.stopped_by_time = False
 
     def fail(self, exc: BaseException) -> None:
@@ -332,13 +343,7 @@ def make_connect_disconnect(server: Server, args: argparse.Namespace) -> Any:
                     await asyncio.wait_for(reactor.disconnect(), STEP_TIMEOUT)
                 except Exception as exc:  # noqa: BLE001 - counted and reported
                     phase.fail(exc)
-            if i % args.rss_every == 0 or i == phase.target - 1:
-                rss = server.rss()
-                if rss is not None:
-                    phase.rss_samples.append((i + 1, rss))
-                    workers_rss = server.workers_rss()
-                    if workers_rss is not None:
-                        phase.worker_rss_samples.append((i + 1, workers_rss))
+            phase.sample_memory(i, server, args.rss_every)
             if (i + 1) % 100 == 0:
                 log(f"{phase.name}: {i + 1}/{phase.target} ({phase.failures} failures)")
 
@@ -373,13 +378,7 @@ def make_reconnect(server: Server, args: argparse.Namespace) -> Any:
                         await asyncio.wait_for(reactor.reconnect(force=True), STEP_TIMEOUT)
                 else:
                     phase.done += 1
-                if i % args.rss_every == 0 or i == phase.target - 1:
-                    rss = server.rss()
-                    if rss is not None:
-                        phase.rss_samples.append((i + 1, rss))
-                    workers_rss = server.workers_rss()
-                    if workers_rss is not None:
-                        phase.worker_rss_samples.append((i + 1, workers_rss))
+                phase.sample_memory(i, server, args.rss_every)
                 if (i + 1) % 50 == 0:
                     log(f"{phase.name}: {i + 1}/{phase.target} ({phase.failures} failures)")
         except Exception as exc:  # noqa: BLE001 - the initial connect failed
