@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from openreactor import __version__
+from openreactor.device import compute_device
 from openreactor.metrics import ServerMetrics
 from openreactor.models.api import Model
 from openreactor.sessions.session import EndReason, Session
@@ -146,7 +147,7 @@ class InProcessSessionHost:
             "state": self.session.state.value,
             "cluster": self.settings.worker_id or "local",
             "model": {"name": model.name},
-            "server_info": {"server_version": __version__},
+            "server_info": {"server_version": __version__, "device": compute_device()},
             "generation": "streamed",
             "selected_transport": {"protocol": "webrtc", "version": "1.0"},
             "capabilities": {

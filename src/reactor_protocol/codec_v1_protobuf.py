@@ -3,8 +3,13 @@
 ``origin`` is who sends the message: ``"client"`` selects ``DataClientMessage`` /
 ``ControlClientMessage``, ``"server"`` ``DataServerMessage`` / ``ControlServerMessage``.
 
-* ``google.protobuf.Struct`` becomes a ``dict`` and back; every number comes back as a ``float``
-  (that is the protocol: ``{"n": 3}`` arrives as ``{"n": 3.0}``).
+* ``google.protobuf.Struct`` becomes a ``dict`` and back. On the wire every number is a double
+  (PROTOCOL.md §5.4: ``{"n": 3}`` travels as ``3.0``). Decoding gives back what JSON would: a
+  number that is integral and a safe integer (``|n| <= 2**53 - 1``) becomes an ``int``, any other
+  stays a ``float`` (``0.5``; ``2**53 + 1``, which the double already rounded; NaN and infinities,
+  which only a non-JSON peer can send). So ``{"n": 3}`` arrives as ``{"n": 3}``, and ``{"n": 3.0}``
+  also as ``{"n": 3}`` (JSON does not tell them apart either). Encoding writes ``int`` and
+  ``float`` alike as doubles, byte for byte as the official client does.
 * Encoding is deterministic (map keys sorted), which reproduces the official Python client's bytes.
 * :class:`~reactor_protocol.messages.ClientStats` travels as the JSON form of the protobuf message
   (``MessageToDict`` with proto field names), so it is semantically, not byte-for-byte, stable.
@@ -327,10 +332,22 @@ def _struct_to_dict(s: struct_pb2.Struct) -> JsonObject:
     return {key: _value_to_py(value) for key, value in s.fields.items()}
 
 
+MAX_SAFE_INTEGER = 2**53 - 1
+"""The largest integer a double holds exactly together with its neighbours (JavaScript's
+``Number.MAX_SAFE_INTEGER``); integral doubles up to it decode as ``int``."""
+
+
+def _number_to_py(number: float) -> int | float:
+    """An integral double within the safe range as ``int`` (as JSON gives it), else the float."""
+    if number.is_integer() and -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER:
+        return int(number)
+    return number  # fractions, beyond 2**53 (already rounded), NaN and infinities
+
+
 def _value_to_py(v: struct_pb2.Value) -> Any:
     which = v.WhichOneof("kind")
     if which == "number_value":
-        return v.number_value
+        return _number_to_py(v.number_value)
     if which == "string_value":
         return v.string_value
     if which == "bool_value":

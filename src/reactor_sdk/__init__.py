@@ -44,7 +44,7 @@ from reactor_sdk.errors import (
     VersionMismatchError,
 )
 from reactor_sdk.file_ref import FileRef
-from reactor_sdk.frame_reader import FrameStream
+from reactor_sdk.frame_reader import FrameStream, StuckFrameHandler
 from reactor_sdk.stats import CandidatePair, ConnectionStats, InboundStream, OutboundStream
 from reactor_sdk.status import ReactorStatus
 from reactor_sdk.tracks import Track, TrackDirection, TrackKind, TrackList
@@ -83,6 +83,7 @@ __all__ = [
     "StepRefusedError",
     "StepResultTooLargeError",
     "StepSessionEndedError",
+    "StuckFrameHandler",
     "Track",
     "TrackDirection",
     "TrackKind",

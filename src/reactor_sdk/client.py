@@ -11,19 +11,26 @@ One task runs each connect or reconnect attempt; concurrent calls join it, and `
 cancels it (the callers then get ``AbortedError``). The session (id, declared tracks, connection
 id) outlives connections: an unexpected loss or ``disconnect(recoverable=True)`` keeps it for
 ``reconnect()``.
+
+Every connection that goes away (``disconnect()``, ``close()``, a loss, the server ending the
+session, a reconnect replacing it) is closed through :meth:`Reactor._close_link`; ``disconnect()``,
+``aclose()`` and the next connection attempt wait for those closes, so frame handlers of a closed
+connection never run after them (a sync handler stuck past ``JOIN_TIMEOUT_S`` is reported in
+``stuck_frame_handlers`` and a warning instead of being waited on forever).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, TypeAlias, TypeVar, overload
+from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar, overload
 
 import av
 import httpx
@@ -59,16 +66,18 @@ from reactor_sdk.defaults import SESSION_POLL_FIRST_DELAY_S as _POLL_FIRST
 from reactor_sdk.defaults import SESSION_POLL_MAX_DELAY_S as _POLL_MAX
 from reactor_sdk.errors import (
     AbortedError,
+    ConflictError,
     DecodeError,
     DisconnectedError,
     InvalidStateError,
+    NotFoundError,
     ReactorError,
     RequestTimeoutError,
     SessionTerminalError,
 )
 from reactor_sdk.events import CONTROL_EVENTS, EventEmitter, EventName, Handler
 from reactor_sdk.file_ref import FileRef
-from reactor_sdk.frame_reader import Frame, FrameSinks, FrameStream
+from reactor_sdk.frame_reader import Frame, FrameSinks, FrameStream, StuckFrameHandler
 from reactor_sdk.http_api import ApiClient
 from reactor_sdk.stats import REPORT_INTERVAL_S, ConnectionStats, client_stats_report
 from reactor_sdk.status import ReactorStatus
@@ -78,12 +87,30 @@ from reactor_sdk.uploads import read_upload, upload_mime_type
 logger = logging.getLogger("reactor_sdk")
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 JwtSource: TypeAlias = str | Callable[[], str | Awaitable[str]]
 StatusFilter: TypeAlias = ReactorStatus | str | Iterable[ReactorStatus | str]
 
 _TERMINAL_STATES = frozenset({"INACTIVE", "CLOSED"})
 _TOKEN_REFRESH_MARGIN_S = 60.0
+
+
+def _labels_errors(
+    method: Callable[Concatenate[Reactor, P], Awaitable[R]],
+) -> Callable[Concatenate[Reactor, P], Coroutine[Any, Any, R]]:
+    """Stamp the server's device on a ``ReactorError`` leaving ``method`` (for ``str(err)``)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Reactor, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(self, *args, **kwargs)
+        except ReactorError as exc:
+            self._label(exc)
+            raise
+
+    return wrapper
 
 
 @dataclass(slots=True)
@@ -109,6 +136,14 @@ class Reactor:
     Raises ``ValueError`` at construction with neither ``api_key`` nor ``jwt`` and ``local=False``.
     ``ice_host_addresses`` (ours) pins the ICE host candidates process-wide; it is needed on
     loopback, which aioice otherwise skips.
+
+    Local mode (``local=True``): ``connect()`` starts the server's one session
+    (``POST /start_session``). If the server serves another model it raises ``NotFoundError``
+    naming both models and the URL (and stops the session it just started). If another client
+    already runs the session (the server answers 409), ``connect()`` joins that session as one
+    more client (``GET /session``): it sees the model's output and may send commands, and its
+    ``disconnect()`` leaves the session running. Only the client that started the session ends it
+    on ``disconnect()``, which ends it for every client joined to it.
     """
 
     def __init__(
@@ -160,6 +195,7 @@ class Reactor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: _Session | None = None
         self._link: PeerLink | None = None
+        self._closing_links: set[PeerLink] = set()
         self._attempt: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -170,6 +206,7 @@ class Reactor:
         self._minted: tuple[str, str, float | None] | None = None  # (scope, jwt, expires_at)
         self._adopting: str | None = None
         self._last_error: ReactorError | None = None
+        self._server_device: str | None = None  # server_info.device of the last descriptor
         self._tracks: dict[str, Track] = {}
         self._declared: tuple[TrackSpec, ...] | None = None
         # Tests replace the HTTP transport below the SDK's HTTP seam (httpx.MockTransport).
@@ -216,6 +253,16 @@ class Reactor:
 
     def get_last_error(self) -> ReactorError | None:
         return self._last_error
+
+    @property
+    def stuck_frame_handlers(self) -> tuple[StuckFrameHandler, ...]:
+        """Sync frame handlers that were still running when their connection closed.
+
+        Closing waits up to ``JOIN_TIMEOUT_S`` (5 s) for a running sync handler; one that has not
+        returned by then is logged as a warning (track, handler, thread) and listed here, and its
+        delivery thread is abandoned (it delivers nothing more and ends when the handler returns).
+        """
+        return tuple(self._sinks.stuck)
 
     # ==========================================================================================
     # events
@@ -363,7 +410,19 @@ class Reactor:
         self._status = status
         self._events.emit("status_changed", status)
 
+    def _label(self, error: ReactorError) -> None:
+        """Tell ``error`` what the server computes on, so ``str(error)`` names the side truly."""
+        if error.server_device is None:
+            error.server_device = self._server_device
+
+    def _note_server(self, descriptor: Mapping[str, Any]) -> None:
+        info = descriptor.get("server_info")
+        device = info.get("device") if isinstance(info, Mapping) else None
+        if isinstance(device, str) and device:
+            self._server_device = device
+
     def _emit_error(self, error: ReactorError) -> None:
+        self._label(error)
         self._last_error = error
         self._events.emit("error", error)
 
@@ -410,12 +469,15 @@ class Reactor:
             self._teardown_lock = asyncio.Lock()
         return loop
 
+    @_labels_errors
     async def connect(self, *, session_id: str | None = None, connection_id: int | None = None) -> None:
         """Create a session (or adopt ``session_id``) and connect; returns at ``READY``.
 
         Idempotent: while connecting or ready it joins the same attempt. On failure the error is
         emitted and raised, and a session this call created is deleted. While a recoverable
         session is held it raises ``InvalidStateError`` (use ``reconnect()`` or ``disconnect()``).
+        In local mode it joins the server's running session when another client started it, and
+        raises ``NotFoundError`` when the server serves another model (see the class docstring).
         """
         self._check_open("connect")
         loop = self._bind_loop()
@@ -436,6 +498,7 @@ class Reactor:
         self._attempt = task
         await self._await_attempt(task, "connect")
 
+    @_labels_errors
     async def reconnect(self, *, force: bool = False) -> None:
         """Reconnect to the held session (same session, same connection id, fresh offer).
 
@@ -487,7 +550,9 @@ class Reactor:
         await self._await_attempt(task, operation, shield=True)
 
     async def disconnect(self, recoverable: bool = False) -> None:
-        """Close the connection and set ``DISCONNECTED``.
+        """Close the connection and set ``DISCONNECTED``; returns once the frame delivery threads
+        have ended, so no frame handler runs after it (a stuck one is reported, see
+        :attr:`stuck_frame_handlers`).
 
         With ``recoverable=False`` a session this client created is ended on the server and the
         session id is cleared; with ``recoverable=True`` the session is kept for ``reconnect()``
@@ -504,6 +569,7 @@ class Reactor:
                 attempt.cancel()
                 await asyncio.gather(attempt, return_exceptions=True)
             await self._drop_link(lambda: AbortedError("disconnect() was called", operation="disconnect"))
+            await self._settle_links()
             self._set_status(ReactorStatus.DISCONNECTED)
             session = self._session
             if session is None or recoverable:
@@ -526,29 +592,19 @@ class Reactor:
 
     def close(self) -> None:
         """Tear the client down synchronously: pending calls fail with ``AbortedError``, handler
-        tasks are cancelled, delivery threads are joined, listeners dropped. A connection still
-        open is closed in the background (``await reactor.aclose()`` waits for it)."""
+        tasks are cancelled, delivery threads are joined (each for up to ``JOIN_TIMEOUT_S``; this
+        blocks the caller), listeners dropped. A connection still open is closed in the background
+        (``await reactor.aclose()`` waits for it, and joins the threads without blocking the loop)."""
         if self._closed:
             return
-        self._closed = True
-        for task in (self._attempt, self._heartbeat):
-            if task is not None and not task.done():
-                task.cancel()
-        link, self._link = self._link, None
-        if link is not None:
-            link.fail_pending(lambda: AbortedError("the client was closed"))
+        for link in self._shutdown():
             link.close_media_now()
-            if self._loop is not None and not self._loop.is_closed():
-                self._own(self._loop.create_task(link.close(), name="reactor_sdk:close-link"))
-        self._set_status(ReactorStatus.DISCONNECTED)
-        self._release_inputs()
-        self._sinks.clear()
-        self._events.cancel_tasks()
-        self._events.clear()
 
     async def aclose(self) -> None:
-        """``close()``, then wait for the background teardown to finish."""
-        self.close()
+        """``close()`` without blocking the loop, then wait for the background teardown to finish
+        (connections closed, delivery threads ended or reported stuck)."""
+        if not self._closed:
+            self._shutdown()
         current = asyncio.current_task()
         tasks = [t for t in (*self._background, *self._events.cancel_tasks()) if t is not current]
         for task in (self._attempt, self._heartbeat):
@@ -556,6 +612,29 @@ class Reactor:
                 tasks.append(task)
         if tasks:
             await asyncio.wait(tasks, timeout=10.0)
+
+    def _shutdown(self) -> list[PeerLink]:
+        """The part of ``close()`` that never blocks; returns the connections being closed."""
+        self._closed = True
+        for task in (self._attempt, self._heartbeat):
+            if task is not None and not task.done():
+                task.cancel()
+        link, self._link = self._link, None
+        if link is not None:
+            link.closing = True
+            link.fail_pending(lambda: AbortedError("the client was closed"))
+            link.stop_delivery()
+            self._closing_links.add(link)
+        links = list(self._closing_links)
+        if self._loop is not None and not self._loop.is_closed():
+            for closing in links:
+                self._own(self._loop.create_task(self._close_link(closing), name="reactor_sdk:close-link"))
+        self._set_status(ReactorStatus.DISCONNECTED)
+        self._release_inputs()
+        self._sinks.clear()
+        self._events.cancel_tasks()
+        self._events.clear()
+        return links
 
     def _own(self, task: asyncio.Task[Any]) -> None:
         self._background.add(task)
@@ -582,13 +661,16 @@ class Reactor:
                         self._adopting = adopt_id
                         descriptor = await self._adopt(api, adopt_id)
                     elif self.local:
-                        descriptor = await api.start_local_session({}, operation="connect")
-                        created = "local"
+                        descriptor, started = await self._start_or_join_local(api)
+                        if started:
+                            created = "local"
+                        self._check_model(descriptor)  # a session we started is stopped below
                     else:
                         descriptor = await api.create_session(self._create_body(), operation="connect")
                         created = _descriptor_id(descriptor)
                         self._set_status(ReactorStatus.WAITING)
                         descriptor = await self._poll_session(api, created, descriptor)
+                    self._note_server(descriptor)
                     session = _session_from(descriptor, created=created is not None)
                     session.connection_id = connection_id
                     self._set_session(session)
@@ -650,6 +732,43 @@ class Reactor:
         except ReactorError as exc:
             logger.warning("could not delete the session of a failed connect: %s", exc)
 
+    async def _start_or_join_local(self, api: ApiClient) -> tuple[dict[str, Any], bool]:
+        """``POST /start_session``, or, when the server already runs its one session (409), join
+        that one (``GET /session``). Returns ``(descriptor, whether we started it)``."""
+        conflict: ConflictError | None = None
+        for _ in range(2):
+            try:
+                return await api.start_local_session({}, operation="connect"), True
+            except ConflictError as exc:
+                conflict = exc
+            try:
+                descriptor = await api.get_local_session(operation="connect")
+            except NotFoundError:
+                continue  # the running session ended in between: start one
+            _check_not_terminal(descriptor)
+            logger.info(
+                "%s already runs session %s: joining it (disconnect() will leave it running)",
+                self.api_url,
+                _descriptor_id(descriptor),
+            )
+            return descriptor, False
+        assert conflict is not None
+        raise conflict
+
+    def _check_model(self, descriptor: Mapping[str, Any]) -> None:
+        """``NotFoundError`` when the local server runs another model than ``model_name``."""
+        model = descriptor.get("model")
+        served = model.get("name") if isinstance(model, Mapping) else None
+        if not isinstance(served, str) or not served or _same_model(self.model_name, served):
+            return
+        raise NotFoundError(
+            f"model {self.model_name!r} is not served at {self.api_url}: that server runs {served!r}. "
+            f"Use Reactor({served!r}, ...), or start the server with: openreactor serve --model "
+            f"{self.model_name}",
+            component="api",
+            operation="connect",
+        )
+
     async def _adopt(self, api: ApiClient, session_id: str) -> dict[str, Any]:
         if self.local:
             descriptor = await api.get_local_session(operation="connect")
@@ -658,6 +777,7 @@ class Reactor:
                     f"the local runtime runs session {_descriptor_id(descriptor)}, not {session_id}",
                     operation="connect",
                 )
+            self._check_model(descriptor)
         else:
             descriptor = await api.get_session(session_id, operation="connect")
         _check_not_terminal(descriptor)
@@ -691,6 +811,7 @@ class Reactor:
 
     async def _establish(self, api: ApiClient, session: _Session, *, reoffer: bool, operation: str) -> None:
         """Signalling for one connection, then wait for ready, resume outputs, ping, READY."""
+        await self._settle_links()  # no frame of an old connection is delivered beside the new one
         sid = session.session_id
         servers = await api.ice_servers(sid, operation=operation)
         if session.connection_id is None:
@@ -745,7 +866,24 @@ class Reactor:
         link, self._link = self._link, None
         self._inputs_down()
         if link is not None:
+            await self._close_link(link, error)
+
+    async def _close_link(self, link: PeerLink, error: Callable[[], ReactorError] | None = None) -> None:
+        """Close ``link`` (readers stopped, delivery threads joined). It stays in
+        ``_closing_links`` until closed, so a caller cancelled meanwhile leaves it to
+        :meth:`_settle_links`."""
+        self._closing_links.add(link)
+        try:
             await link.close(error)
+        finally:
+            if link.closed:
+                self._closing_links.discard(link)
+
+    async def _settle_links(self) -> None:
+        """Wait until every connection this client let go of is closed."""
+        while self._closing_links:
+            links = list(self._closing_links)
+            await asyncio.gather(*(self._close_link(link) for link in links), return_exceptions=True)
 
     # ------------------------------------------------------------------------------------------
     # auth (cloud)
@@ -830,6 +968,7 @@ class Reactor:
         except Exception as exc:  # telemetry only: never disturbs the connection
             logger.debug("client stats report not sent: %r", exc)
 
+    @_labels_errors
     async def get_stats(self) -> ConnectionStats:
         """Statistics of the live connection, computed locally (nothing is sent). Bitrates come
         from byte counts between two calls (``None`` on the first call and under 200 ms apart);
@@ -887,20 +1026,24 @@ class Reactor:
         self._emit_error(SessionTerminalError(f"session ended: {text}"))
 
     def _detach(self, link: PeerLink, error: Callable[[], ReactorError]) -> None:
-        """Forget ``link`` at once and close it in the background."""
+        """Forget ``link`` at once, stop its frame deliveries, and close it in the background
+        (``disconnect()``, ``aclose()`` and the next connection attempt wait for that)."""
         self._link = None
         self._inputs_down()
         link.closing = True
         link.fail_pending(error)
+        link.stop_delivery()
+        self._closing_links.add(link)
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None:
             heartbeat.cancel()
         assert self._loop is not None
-        self._own(self._loop.create_task(link.close(error), name="reactor_sdk:close-link"))
+        self._own(self._loop.create_task(self._close_link(link, error), name="reactor_sdk:close-link"))
 
     # ==========================================================================================
     # commands
 
+    @_labels_errors
     async def send_command(
         self,
         command: str,
@@ -1056,6 +1199,7 @@ class Reactor:
             )
         return self._tracks[name]
 
+    @_labels_errors
     async def publish_track(self, name: str, source: Any = None) -> Track:
         """Claim the model's input track ``name`` and start sending it; returns the :class:`Track`.
 
@@ -1170,6 +1314,7 @@ class Reactor:
     # ==========================================================================================
     # uploads
 
+    @_labels_errors
     async def upload_file(
         self, file: Any, *, name: str | None = None, mime_type: str | None = None
     ) -> FileRef:
@@ -1232,6 +1377,11 @@ def _status_set(arg: StatusFilter) -> frozenset[ReactorStatus]:
     if isinstance(arg, str):
         return frozenset({ReactorStatus(arg)})
     return frozenset(ReactorStatus(s) for s in arg)
+
+
+def _same_model(asked: str, served: str) -> bool:
+    """Whether ``served`` is the model asked for; ``owner/name`` and a bare ``name`` match."""
+    return asked == served or asked.rsplit("/", 1)[-1] == served.rsplit("/", 1)[-1]
 
 
 def _descriptor_id(descriptor: Mapping[str, Any]) -> str:

@@ -44,6 +44,7 @@ from reactor_sdk.errors import (
     TransportError,
 )
 from reactor_sdk.frame_reader import FrameReader, FrameSinks, TrackDrainer
+from reactor_sdk.ice_report import describe_ice_attempt
 from reactor_sdk.jitter import bound_jitter_wait
 from reactor_sdk.stats import (
     AUDIO_CLOCK_RATE,
@@ -156,6 +157,7 @@ class PeerLink:
         self.closing = False
         self.ready = False
         self._lost_reported = False
+        self._close_task: asyncio.Task[None] | None = None
         self.pc.on("connectionstatechange", self._on_pc_state)
         self.pc.on("track", self._on_track)
 
@@ -205,17 +207,33 @@ class PeerLink:
                 return f"data channel {channel.value!r} closed"
         return None
 
+    def ice_report(self) -> str:
+        """The ICE candidates both sides offered, the states, and a hint (for error messages)."""
+        local = self.pc.localDescription
+        remote = self.pc.remoteDescription
+        return f"(ICE {self.pc.iceConnectionState}, peer {self.pc.connectionState}); " + describe_ice_attempt(
+            local.sdp if local else None, remote.sdp if remote else None
+        )
+
     async def wait_ready(self, timeout: float) -> None:
-        """Until the peer is connected and both channels are open; ``TransportError`` otherwise."""
+        """Until the peer is connected and both channels are open; ``TransportError`` otherwise
+        (naming the ICE candidates tried when ICE is what failed)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not self._is_ready():
             failure = self._failure()
             if failure is not None:
-                raise TransportError(f"connection failed before ready: {failure}")
+                detail = f" {self.ice_report()}" if self.pc.connectionState != "connected" else ""
+                raise TransportError(f"connection failed before ready: {failure}{detail}")
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise TransportError(f"peer not connected with both channels open after {timeout:g} s")
+                if self.pc.connectionState == "connected":
+                    open_ = [c.value for c, dc in self._channels.items() if dc.readyState == "open"]
+                    raise TransportError(
+                        f"peer connected but the data channels did not open within {timeout:g} s "
+                        f"(open: {open_ or 'none'})"
+                    )
+                raise TransportError(f"peer not connected within {timeout:g} s {self.ice_report()}")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), remaining)
@@ -258,6 +276,8 @@ class PeerLink:
         if found is None or found[0].direction != "recvonly":
             return
         spec, transceiver = found
+        if self.closing:
+            return  # a reader started now would outlive the close
         if self._on_track_started is not None:
             try:
                 self._on_track_started(self, spec, transceiver.mid)
@@ -468,10 +488,39 @@ class PeerLink:
     # ------------------------------------------------------------------------------------------
     # teardown
 
+    def stop_delivery(self) -> None:
+        """Stop every frame delivery of this connection at once (see :meth:`FrameReader.stop`)."""
+        for reader in self.readers.values():
+            reader.stop()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has finished (readers closed, delivery threads joined or reported)."""
+        return self._close_task is not None and self._close_task.done()
+
     async def close(self, error: Callable[[], ReactorError] | None = None) -> None:
-        """Close the peer connection; pending requests fail with ``error()`` (default: aborted)."""
+        """Close the peer connection; pending requests fail with ``error()`` (default: aborted).
+
+        Returns once every frame reader is closed and its delivery thread has ended (or, stuck in
+        a handler, has been reported). Idempotent: later and concurrent calls wait for the first
+        close, and cancelling a caller does not interrupt it.
+        """
         self.closing = True
         self.fail_pending(error or (lambda: DisconnectedError("connection closed")))
+        if self._close_task is None:
+            self._close_task = asyncio.get_running_loop().create_task(
+                self._close(), name="reactor_sdk:close-link"
+            )
+        await asyncio.shield(self._close_task)
+
+    async def _close(self) -> None:
+        # Frame delivery first: its threads are joined however long the peer takes to close.
+        self.stop_delivery()
+        await asyncio.gather(
+            *(r.aclose() for r in self.readers.values()),
+            *(d.aclose() for d in self._drainers),
+            return_exceptions=True,
+        )
         for track in self._inputs.values():
             track.stop()
         self._inputs.clear()
@@ -479,11 +528,6 @@ class PeerLink:
             await self.pc.close()
         except Exception:
             logger.debug("error while closing the peer connection", exc_info=True)
-        await asyncio.gather(
-            *(r.aclose() for r in self.readers.values()),
-            *(d.aclose() for d in self._drainers),
-            return_exceptions=True,
-        )
 
     def close_media_now(self) -> None:
         """Synchronous part of teardown for ``Reactor.close()``: stop readers, join threads."""
@@ -491,6 +535,7 @@ class PeerLink:
         for track in self._inputs.values():
             track.stop()
         self._inputs.clear()
+        self.stop_delivery()
         for reader in self.readers.values():
             reader.close_now()
         for drainer in self._drainers:

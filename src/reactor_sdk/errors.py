@@ -33,6 +33,12 @@ unknown codes, such as a model's own, are not recoverable.
 
 A model's or runtime's own code (``invalid_command``, ``publish_refused``, …) is raised as the
 base class with the code kept exactly as the server sent it.
+
+``component`` keeps the official SDK's two values (``"api"`` for the HTTP control plane, ``"gpu"``
+for the model's side), since apps branch on it. ``str(err)`` names the side truthfully instead:
+``[api:CODE]``, or ``[gpu:CODE]`` only when the server said it computes on a GPU
+(``server_info.device == "cuda"`` in the session descriptor, kept in ``server_device``), else
+``[model:CODE]``.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from typing import Any, ClassVar, Literal, TypeAlias
 from reactor_protocol.errors import RECOVERABLE_CODES, ErrorCode
 
 Component: TypeAlias = Literal["api", "gpu"]
+Label: TypeAlias = Literal["api", "gpu", "model"]
 
 __all__ = [
     "AbortedError",
@@ -55,6 +62,7 @@ __all__ = [
     "DisconnectedError",
     "GenerationModeMismatchError",
     "InvalidStateError",
+    "Label",
     "MessageTooLargeError",
     "NetworkError",
     "NotFoundError",
@@ -93,14 +101,18 @@ def is_recoverable(code: str) -> bool:
 class ReactorError(Exception):
     """The error every failing SDK call raises and every ``on_error`` handler receives.
 
-    ``str(err)`` is ``"[component:code] message"``. ``recoverable`` is derived from ``code``
-    unless given explicitly.
+    ``str(err)`` is ``"[label:code] message"`` (see :attr:`label`). ``recoverable`` is derived
+    from ``code`` unless given explicitly.
     """
 
     default_component: ClassVar[Component] = "gpu"
 
     emitted: bool = False
     """Set once the SDK has delivered this error to ``on_error`` handlers."""
+
+    server_device: str | None = None
+    """What the server reported it computes on (``server_info.device``: ``"cpu"``, ``"cuda"``),
+    set by the client that raised or emitted the error; ``None`` when unknown."""
 
     code: str
     message: str
@@ -151,8 +163,16 @@ class ReactorError(Exception):
         """When the error was created, in Unix seconds."""
         return self.timestamp_ms / 1000.0
 
+    @property
+    def label(self) -> Label:
+        """The side ``str(err)`` names: ``"api"`` for an API error; for the model's side
+        (``component == "gpu"``) ``"gpu"`` only when the server runs on a GPU, else ``"model"``."""
+        if self.component == "api":
+            return "api"
+        return "gpu" if self.server_device == "cuda" else "model"
+
     def __str__(self) -> str:
-        return f"[{self.component}:{self.code}] {self.message}"
+        return f"[{self.label}:{self.code}] {self.message}"
 
     def __repr__(self) -> str:
         return (
@@ -180,6 +200,7 @@ class ReactorError(Exception):
             "timestamp_ms": self.timestamp_ms,
             "entry": self.entry,
             "command_code": self.command_code,
+            "server_device": self.server_device,
         }
 
 
@@ -192,6 +213,7 @@ def _rebuild(cls: type[ReactorError], fields: dict[str, Any]) -> ReactorError:
     err.entry = fields["entry"]
     err.command_code = fields["command_code"]
     err.timestamp_ms = fields["timestamp_ms"]
+    err.server_device = fields.get("server_device")
     return err
 
 

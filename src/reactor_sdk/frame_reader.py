@@ -13,6 +13,12 @@
 aiortc buffers decoded frames without a limit, so the reader drains the track continuously and
 does the dropping in our one-slot mailboxes. Only frames that are actually delivered are converted
 to numpy. Every delivered array is new, C-contiguous and writable, and belongs to its handler.
+
+Closing a reader (:meth:`FrameReader.aclose`, :meth:`FrameReader.close_now`) stops deliveries at
+once and waits, bounded, for the delivery thread to end, so no handler runs after it returns. A sync
+handler still running after the bound is reported (a warning naming the track, the handler and the
+thread, and a :class:`StuckFrameHandler` in :attr:`FrameSinks.stuck`) and abandoned, never waited
+on forever; its daemon thread ends when the handler returns.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeAlias, TypeVar
 
 import numpy as np
@@ -38,7 +45,32 @@ FrameHandler: TypeAlias = Callable[[Frame], Any]
 
 T = TypeVar("T")
 
-_JOIN_TIMEOUT_S = 5.0
+JOIN_TIMEOUT_S = 5.0
+"""How long closing a reader waits for a sync frame handler to return."""
+
+_LOOP_CHECK_S = 1.0
+"""How often an idle delivery thread checks that its event loop still exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class StuckFrameHandler:
+    """A sync frame handler that was still running when its track's reader was closed."""
+
+    track: str
+    handler: str
+    """The handler's qualified name (``module.function``)."""
+    thread: str
+    """The delivery thread it runs on (left running, a daemon, until the handler returns)."""
+    waited_s: float
+
+
+def describe_handler(fn: Callable[..., Any]) -> str:
+    """``module.qualname`` of a handler (its ``repr`` for objects without one)."""
+    qualname = getattr(fn, "__qualname__", None) or getattr(type(fn), "__qualname__", None)
+    module = getattr(fn, "__module__", None)
+    if not qualname:
+        return repr(fn)
+    return f"{module}.{qualname}" if module else str(qualname)
 
 
 def to_rgb(frame: Any) -> Frame:
@@ -192,6 +224,12 @@ class FrameSinks:
         self._handlers: dict[str | None, list[FrameHandler]] = {}
         self._streams: list[FrameStream] = []
         self.primary: str | None = None
+        self.stuck: list[StuckFrameHandler] = []
+        """Handlers abandoned when their reader closed (kept for the client's lifetime)."""
+
+    def report_stuck(self, stuck: StuckFrameHandler) -> None:
+        with self._lock:
+            self.stuck.append(stuck)
 
     def add_handler(self, track: str | None, fn: FrameHandler) -> None:
         with self._lock:
@@ -249,23 +287,30 @@ class FrameReader:
         self._async_slot: AsyncLatestSlot[Any] = AsyncLatestSlot()
         self._tasks: list[asyncio.Task[None]] = []
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._running: FrameHandler | None = None  # the sync handler on the thread right now
         self.received = 0
         self.first_frame_at: float | None = None
+        self.stuck: StuckFrameHandler | None = None
+        """Set when a close gave up waiting for a sync handler (see :class:`StuckFrameHandler`)."""
 
     @property
     def dropped(self) -> int:
         """Frames overwritten in a mailbox before a handler could take them."""
         return self._sync_slot.dropped + self._async_slot.dropped
 
+    @property
+    def thread_name(self) -> str:
+        return f"reactor_sdk-frames-{self.name}"
+
     def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self._loop = loop
         self._tasks = [
             loop.create_task(self._drain(), name=f"reactor_sdk:read:{self.name}"),
             loop.create_task(self._deliver_async(), name=f"reactor_sdk:deliver:{self.name}"),
         ]
-        self._thread = threading.Thread(
-            target=self._deliver_sync, name=f"reactor_sdk-frames-{self.name}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._deliver_sync, name=self.thread_name, daemon=True)
         self._thread.start()
 
     async def _drain(self) -> None:
@@ -283,11 +328,17 @@ class FrameReader:
             if async_ or self._sinks.streams(self.name):
                 self._async_slot.put(frame)
 
+    def _loop_gone(self) -> bool:
+        loop = self._loop
+        return loop is not None and loop.is_closed()
+
     def _deliver_sync(self) -> None:
         while True:
-            frame = self._sync_slot.take()
+            frame = self._sync_slot.take(_LOOP_CHECK_S)
             if frame is None:
-                if self._sync_slot.closed:
+                # Closed, or idle: a client that was never closed must not leave this thread
+                # waiting forever once its event loop is gone.
+                if self._sync_slot.closed or self._loop_gone():
                     return
                 continue
             handlers, _ = self._sinks.handlers(self.name)
@@ -301,10 +352,13 @@ class FrameReader:
             for i, handler in enumerate(handlers):
                 if self._sync_slot.closed:
                     return
+                self._running = handler
                 try:
                     handler(array if i == 0 else array.copy())
                 except Exception:
                     logger.exception("frame handler %r for track %r raised", handler, self.name)
+                finally:
+                    self._running = None
 
     async def _deliver_async(self) -> None:
         loop = asyncio.get_running_loop()
@@ -333,33 +387,64 @@ class FrameReader:
                 except Exception:
                     logger.exception("async frame handler %r for track %r raised", handler, self.name)
 
-    def _stop_slots(self) -> None:
+    def stop(self) -> None:
+        """Stop delivering at once: beyond a sync handler call already under way, no handler is
+        called after this. Does not wait (:meth:`aclose` and :meth:`close_now` do)."""
         self._sync_slot.close()
         self._async_slot.close()
         for task in self._tasks:
             task.cancel()
 
-    async def aclose(self) -> None:
-        """Stop reading and delivering; waits (without blocking the loop) for the thread."""
-        self._stop_slots()
+    async def aclose(self, timeout: float | None = None) -> bool:
+        """Stop reading and delivering, and wait (without blocking the loop) up to ``timeout``
+        (default :data:`JOIN_TIMEOUT_S`) for the delivery thread to end. Returns whether it
+        ended; if not, the handler still running is reported (see :meth:`_report_stuck`)."""
+        timeout = JOIN_TIMEOUT_S if timeout is None else timeout
+        self.stop()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         thread = self._thread
-        if thread is not None:
-            deadline = time.monotonic() + _JOIN_TIMEOUT_S
-            while thread.is_alive() and time.monotonic() < deadline:
-                await asyncio.sleep(0.01)
-            if thread.is_alive():
-                logger.warning("frame handler of track %r still running after close", self.name)
+        if thread is None or thread is threading.current_thread():
+            return True
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while thread.is_alive():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._report_stuck(thread, timeout)
+                return False
+            await asyncio.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.02)
+        return True
 
-    def close_now(self) -> None:
+    def close_now(self, timeout: float | None = None) -> bool:
         """Synchronous variant of :meth:`aclose` (for ``Reactor.close()``): joins the thread."""
-        self._stop_slots()
+        timeout = JOIN_TIMEOUT_S if timeout is None else timeout
+        self.stop()
         thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(_JOIN_TIMEOUT_S)
-            if thread.is_alive():
-                logger.warning("frame handler of track %r still running after close", self.name)
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(timeout)
+        if thread.is_alive():
+            self._report_stuck(thread, timeout)
+            return False
+        return True
+
+    def _report_stuck(self, thread: threading.Thread, waited: float) -> None:
+        if self.stuck is not None:
+            return
+        handler = self._running
+        described = describe_handler(handler) if handler is not None else "(none: converting a frame)"
+        self.stuck = StuckFrameHandler(self.name, described, thread.name, waited)
+        self._sinks.report_stuck(self.stuck)
+        logger.warning(
+            "frame handler %s of track %r is still running %g s after the track was closed; "
+            "thread %r is abandoned (it ends when the handler returns) and delivers no more frames",
+            described,
+            self.name,
+            waited,
+            thread.name,
+        )
 
 
 class TrackDrainer:

@@ -8,8 +8,10 @@ lives for one lifecycle operation (a connect, a disconnect, …) and closes its 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -87,6 +89,20 @@ class ApiClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    def failure_text(self, exc: httpx.HTTPError, what: str, url: str | None = None) -> str:
+        """The message of a call that failed below HTTP; names the server's URL (or ``url``)."""
+        target = url or self._base_url
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            if url is not None:
+                return f"{what}: cannot reach {target} ({connect_failure_reason(exc)})"
+            return (
+                f"cannot reach the openreactor server at {target} ({connect_failure_reason(exc)}) "
+                f"to {what}: is it running? start it with: openreactor serve"
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return f"{what}: the request to {target} timed out ({type(exc).__name__})"
+        return f"{what}: the request to {target} failed: {exc!r}"
+
     # ------------------------------------------------------------------------------------------
     # the one seam
 
@@ -118,10 +134,8 @@ class ApiClient:
             content = json.dumps(json_body).encode()
         try:
             response = await self._http.request(method, path, headers=hdrs, content=content)
-        except httpx.TimeoutException as exc:
-            raise NetworkError(f"{what}: request timed out ({exc!r})", operation=operation) from exc
         except httpx.HTTPError as exc:
-            raise NetworkError(f"{what}: {exc!r}", operation=operation) from exc
+            raise NetworkError(self.failure_text(exc, what), operation=operation) from exc
         if response.is_success or (ok_404 and response.status_code == 404):
             return response
         raise _status_error(response, what=what, operation=operation)
@@ -143,7 +157,8 @@ class ApiClient:
             )
         except httpx.HTTPError as exc:
             raise AuthError(
-                f"could not exchange the API key for a token: {exc!r}", code="NETWORK_ERROR"
+                "could not exchange the API key for a token: " + self.failure_text(exc, "POST /tokens"),
+                code="NETWORK_ERROR",
             ) from exc
         if not response.is_success:
             raise AuthError(
@@ -250,10 +265,9 @@ class ApiClient:
         no version headers."""
         try:
             response = await self._http.request("PUT", url, content=data, headers={"content-type": mime_type})
-        except httpx.TimeoutException as exc:
-            raise NetworkError(f"upload: request timed out ({exc!r})", operation=operation) from exc
         except httpx.HTTPError as exc:
-            raise NetworkError(f"upload: {exc!r}", operation=operation) from exc
+            target = str(httpx.URL(url).copy_with(query=None))  # no presigned credentials in texts
+            raise NetworkError(self.failure_text(exc, "upload", target), operation=operation) from exc
         if not response.is_success:
             raise _status_error(response, what="upload", operation=operation)
 
@@ -360,6 +374,24 @@ class ApiClient:
 
 # ----------------------------------------------------------------------------------------------
 # helpers
+
+
+def connect_failure_reason(exc: BaseException) -> str:
+    """Why a connection could not be made, in a few words ("connection refused", …)."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # httpx → httpcore → anyio → the socket error
+        if seen is None:
+            break
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "host name not resolved"
+        if isinstance(seen, httpx.ConnectTimeout | TimeoutError):
+            return "connection timed out"
+        if isinstance(seen, OSError) and seen.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "network unreachable" if seen.errno == errno.ENETUNREACH else "host unreachable"
+        seen = seen.__cause__ or seen.__context__
+    return str(exc) or type(exc).__name__
 
 
 def _body_text(response: httpx.Response) -> str:

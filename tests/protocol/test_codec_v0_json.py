@@ -39,6 +39,7 @@ from reactor_protocol import (
     UploadRef,
 )
 from reactor_protocol import codec_v0_json as v0
+from reactor_protocol import codec_v1_protobuf as v1
 
 DATA, CONTROL = Channel.DATA, Channel.CONTROL
 
@@ -192,6 +193,21 @@ def test_numbers_keep_their_json_type() -> None:
     env = v0.decode(text, DATA, "client")
     assert isinstance(env.payload, Command)
     assert env.payload.data == {"n": 3, "f": 0.5} and type(env.payload.data["n"]) is int
+
+
+@pytest.mark.parametrize("codec", [v0, v1], ids=["v0", "v1"])
+def test_ints_stay_ints_and_fractions_floats_on_both_wires(codec: Any) -> None:
+    data = {"value": 42, "rgb": [0, 128, 0], "gain": 0.25, "nested": {"k": -7, "l": [1.5, 2]}}
+    command = Envelope(DATA, Kind.REQUEST, Command("set", data), "data_1")
+    got = codec.decode(codec.encode(command, "client"), DATA, "client")
+    reply = Envelope(DATA, Kind.RESPONSE, ModelMessage("echo", data), "data_1")
+    back = codec.decode(codec.encode(reply, "server"), DATA, "server")
+    assert isinstance(got.payload, Command) and isinstance(back.payload, ModelMessage)
+    for out in (got.payload.data, back.payload.data):
+        assert out == data
+        assert json.dumps(out, sort_keys=True) == json.dumps(
+            data, sort_keys=True
+        )  # same types: 42 stays "42", never "42.0"
 
 
 def test_command_uploads_travel_beside_type_and_data() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import random
 import re
 import subprocess
@@ -178,7 +180,7 @@ SPEC_EXAMPLES: list[tuple[str, str, Channel, Origin, Envelope]] = [
         " 00 00 08 40",
         DATA,
         "client",
-        Envelope(DATA, Kind.REQUEST, Command("set_n", {"n": 3.0}), "data_2"),
+        Envelope(DATA, Kind.REQUEST, Command("set_n", {"n": 3}), "data_2"),
     ),
     ("ack", "0a 06 64 61 74 61 5f 31 10 02", DATA, "server", Envelope(DATA, Kind.RESPONSE, None, "data_1")),
     (
@@ -204,19 +206,30 @@ def test_spec_byte_examples(hex_text: str, channel: Channel, origin: Origin, env
 
 
 def test_command_with_int_encodes_like_the_spec_example() -> None:
-    env = Envelope(DATA, Kind.REQUEST, Command("set_n", {"n": 3}), "data_2")
-    assert v1.encode(env, "client") == bytes.fromhex(SPEC_EXAMPLES[3][1])
+    # On the wire an int and an integral float are the same double: both give the spec's bytes.
+    for n in (3, 3.0):
+        env = Envelope(DATA, Kind.REQUEST, Command("set_n", {"n": n}), "data_2")
+        assert v1.encode(env, "client") == bytes.fromhex(SPEC_EXAMPLES[3][1])
+    decoded = v1.decode(bytes.fromhex(SPEC_EXAMPLES[3][1]), DATA, "client")
+    assert isinstance(decoded.payload, Command)
+    assert type(decoded.payload.data["n"]) is int
 
 
 # ---------------------------------------------------------------------------------------------
 # numbers and JSON values
 
 
-def test_every_number_comes_back_as_a_double() -> None:
+def test_integral_numbers_come_back_as_int_like_json() -> None:
     data: dict[str, Any] = {
         "n": 3,
-        "big": 2**53 + 1,
+        "neg": -7,
+        "zero": 0,
         "f": 0.5,
+        "whole_float": 4.0,
+        "safe": 2**53 - 1,
+        "neg_safe": -(2**53 - 1),
+        "big": 2**53 + 1,
+        "huge": 1e300,
         "nested": {"l": [1, 2.5, "x", None, True, {"k": -7}]},
         "b": False,
         "z": None,
@@ -227,16 +240,58 @@ def test_every_number_comes_back_as_a_double() -> None:
     got = v1.decode(v1.encode(env, "client"), DATA, "client")
     assert isinstance(got.payload, Command)
     out = got.payload.data
-    assert out["n"] == 3.0 and type(out["n"]) is float
-    assert out["big"] == float(2**53) and out["big"] != 2**53 + 1  # beyond 2^53: precision is lost
-    assert out["f"] == 0.5
-    assert out["nested"] == {"l": [1.0, 2.5, "x", None, True, {"k": -7.0}]}
-    assert type(out["nested"]["l"][0]) is float and type(out["nested"]["l"][4]) is bool
+    assert out == {**data, "big": float(2**53), "whole_float": 4}
+    kinds = {key: type(out[key]) for key in ("n", "neg", "zero", "f", "whole_float", "safe", "neg_safe")}
+    assert kinds == {
+        "n": int,
+        "neg": int,
+        "zero": int,
+        "f": float,
+        "whole_float": int,  # JSON cannot tell 4.0 from 4 either
+        "safe": int,
+        "neg_safe": int,
+    }
+    # Beyond 2^53 the double has already lost precision: it stays a float, as a signal.
+    assert type(out["big"]) is float and out["big"] != 2**53 + 1
+    assert type(out["huge"]) is float
+    assert [type(x) for x in out["nested"]["l"]] == [int, float, str, type(None), bool, dict]
+    assert type(out["nested"]["l"][5]["k"]) is int
     assert out["b"] is False and out["z"] is None
     assert out["empty"] == {} and out["none"] == []
+    # json.loads of the same document gives the same values and types.
+    text = json.dumps({k: v for k, v in data.items() if k not in ("big", "whole_float")})
+    assert {k: (v, type(v)) for k, v in json.loads(text).items()} == {
+        k: (out[k], type(out[k])) for k in json.loads(text)
+    }
 
 
-def test_nested_file_ref_stays_in_data_and_its_size_becomes_a_double() -> None:
+def test_non_finite_numbers_from_a_peer_stay_floats() -> None:
+    """NaN and infinities are not JSON, so we never encode them; a peer's bytes may carry them."""
+    msg = pb.DataClientMessage(request_id="data_1", kind=pb.MessageKind.ValueType(int(Kind.REQUEST)))
+    msg.command.type = "set"
+    for key, value in (("nan", math.nan), ("inf", math.inf), ("minf", -math.inf)):
+        msg.command.data.fields[key].number_value = value
+    got = v1.decode(msg.SerializeToString(), DATA, "client")
+    assert isinstance(got.payload, Command)
+    out = got.payload.data
+    assert math.isnan(out["nan"]) and out["inf"] == math.inf and out["minf"] == -math.inf
+    assert all(type(v) is float for v in out.values())
+
+
+def test_model_message_and_schema_keep_integers() -> None:
+    reply = Envelope(DATA, Kind.RESPONSE, ModelMessage("echo", {"rgb": [0, 128, 0], "gain": 0.25}), "data_3")
+    got = v1.decode(v1.encode(reply, "server"), DATA, "server")
+    assert isinstance(got.payload, ModelMessage) and got.payload.data is not None
+    assert got.payload.data == {"rgb": [0, 128, 0], "gain": 0.25}
+    assert [type(v) for v in got.payload.data["rgb"]] == [int, int, int]
+    schema = {"openapi": "3.1.0", "maximum": 65535, "multipleOf": 0.5}
+    sent = Envelope(CONTROL, Kind.RESPONSE, ModelSchema(schema), "ctrl_1")
+    back = v1.decode(v1.encode(sent, "server"), CONTROL, "server")
+    assert isinstance(back.payload, ModelSchema)
+    assert back.payload.openapi == schema and type(back.payload.openapi["maximum"]) is int
+
+
+def test_nested_file_ref_stays_in_data_and_its_size_stays_an_int() -> None:
     ref = {"upload_id": "u-2", "name": "b.png", "mime_type": "image/png", "size": 9}
     command = Command(
         "set_image",
@@ -246,7 +301,7 @@ def test_nested_file_ref_stays_in_data_and_its_size_becomes_a_double() -> None:
     got = v1.decode(v1.encode(Envelope(DATA, Kind.REQUEST, command, "data_4"), "client"), DATA, "client")
     assert isinstance(got.payload, Command)
     assert got.payload.uploads == {"image": UploadRef("u-1", "a.png", "image/png", 1234)}
-    assert got.payload.data["refs"][0]["size"] == 9.0 and type(got.payload.data["refs"][0]["size"]) is float
+    assert got.payload.data["refs"][0]["size"] == 9 and type(got.payload.data["refs"][0]["size"]) is int
 
 
 def test_top_level_command_always_carries_data_but_a_step_command_only_when_non_empty() -> None:

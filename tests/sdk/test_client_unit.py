@@ -21,6 +21,7 @@ from reactor_sdk import (
     DecodeError,
     InvalidStateError,
     NetworkError,
+    NotFoundError,
     Reactor,
     ReactorError,
     ReactorStatus,
@@ -252,9 +253,42 @@ async def test_connect_to_nothing_raises_and_emits_network_error() -> None:
         async with r:
             pytest.fail("body must not run")
     assert info.value.recoverable and info.value.operation == "connect" and info.value.component == "api"
+    assert info.value.message == (
+        "cannot reach the openreactor server at http://127.0.0.1:9 (connection refused) to start "
+        "session: is it running? start it with: openreactor serve"
+    )
+    assert str(info.value).startswith("[api:NETWORK_ERROR] cannot reach the openreactor server at")
     assert errors == [info.value]
     assert statuses == ["connecting", "disconnected"]
     assert r.session_id is None
+
+
+async def test_unreachable_token_endpoint_names_the_url() -> None:
+    r = Reactor("m", "rk_key", "http://127.0.0.1:9")
+    with pytest.raises(AuthError) as info:
+        await r.connect()
+    assert info.value.code == "NETWORK_ERROR"
+    assert (
+        "cannot reach the openreactor server at http://127.0.0.1:9 (connection refused)" in info.value.message
+    )
+    await r.aclose()
+
+
+def test_connect_failure_reasons() -> None:
+    import socket
+
+    from reactor_sdk.http_api import connect_failure_reason
+
+    def chained(cause: BaseException) -> httpx.ConnectError:
+        err = httpx.ConnectError("All connection attempts failed")
+        err.__cause__ = OSError("All connection attempts failed")
+        err.__cause__.__cause__ = cause
+        return err
+
+    assert connect_failure_reason(chained(ConnectionRefusedError(111, "refused"))) == "connection refused"
+    assert connect_failure_reason(chained(socket.gaierror(-2, "unknown"))) == "host name not resolved"
+    assert connect_failure_reason(httpx.ConnectTimeout("slow")) == "connection timed out"
+    assert connect_failure_reason(httpx.ConnectError("odd")) == "odd"
 
 
 class FakeApi:
@@ -369,15 +403,74 @@ async def test_cloud_terminal_session_and_refused_key() -> None:
 
 
 async def test_local_start_refused_with_conflict() -> None:
+    """409 and no running session to join (it ended in between, twice): the conflict is raised."""
     api = FakeApi({("POST", "/start_session"): httpx.Response(409, json={"detail": "cannot start session"})})
     r = Reactor("m", local=True, api_url="http://local.test")
     r._http_transport = httpx.MockTransport(api)
     with pytest.raises(ReactorError) as info:
         await r.connect()
     assert info.value.code == "CONFLICT" and info.value.status == 409
+    assert api.paths() == ["POST /start_session", "GET /session", "POST /start_session", "GET /session"]
     request = api.requests[0]
     assert "authorization" not in request.headers
     assert request.headers["reactor-api-version"] == "1" and request.content == b"{}"
+    await r.aclose()
+
+
+async def test_local_conflict_joins_the_running_session_and_never_stops_it() -> None:
+    api = FakeApi(
+        {
+            ("POST", "/start_session"): httpx.Response(
+                409, json={"detail": "cannot start session while active"}
+            ),
+            ("GET", "/session"): httpx.Response(200, json={**DESCRIPTOR, "model": {"name": "m"}}),
+            ("GET", "/sessions/sess_1/transport/webrtc/ice_servers"): httpx.Response(500, text="oops"),
+        }
+    )
+    r = Reactor("m", local=True, api_url="http://local.test")
+    r._http_transport = httpx.MockTransport(api)
+    with pytest.raises(ServerError):
+        await r.connect()
+    # Joined, not started: a failed connect leaves the other client's session alone.
+    assert api.paths() == [
+        "POST /start_session",
+        "GET /session",
+        "GET /sessions/sess_1/transport/webrtc/ice_servers",
+    ]
+    await r.aclose()
+
+
+@pytest.mark.parametrize("asked", ["probe", "acme/probe"])
+async def test_local_wrong_model_stops_the_started_session(asked: str) -> None:
+    api = FakeApi(
+        {
+            ("POST", "/start_session"): httpx.Response(200, json={**DESCRIPTOR, "model": {"name": "world"}}),
+            ("POST", "/stop_session"): httpx.Response(200, json={}),
+        }
+    )
+    r = Reactor(asked, local=True, api_url="http://local.test:8080")
+    r._http_transport = httpx.MockTransport(api)
+    with pytest.raises(NotFoundError) as info:
+        await r.connect()
+    assert f"model {asked!r} is not served at http://local.test:8080" in info.value.message
+    assert "'world'" in info.value.message
+    assert api.paths() == ["POST /start_session", "POST /stop_session"]
+    assert r.session_id is None
+    await r.aclose()
+
+
+async def test_local_model_names_match_with_or_without_owner() -> None:
+    api = FakeApi(
+        {
+            ("POST", "/start_session"): httpx.Response(200, json={**DESCRIPTOR, "model": {"name": "probe"}}),
+            ("GET", "/sessions/sess_1/transport/webrtc/ice_servers"): httpx.Response(500, text="oops"),
+            ("POST", "/stop_session"): httpx.Response(200, json={}),
+        }
+    )
+    r = Reactor("acme/probe", local=True, api_url="http://local.test")
+    r._http_transport = httpx.MockTransport(api)
+    with pytest.raises(ServerError):  # got past the model check
+        await r.connect()
     await r.aclose()
 
 

@@ -7,11 +7,11 @@ import asyncio
 import hashlib
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import av
+import httpx
 import numpy as np
 import pytest
 from aiortc.mediastreams import MediaStreamError
@@ -29,6 +29,7 @@ from reactor_sdk import (
     TrackDirection,
     TrackKind,
 )
+from waiting import eventually
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -37,14 +38,6 @@ ServerFactory = Any
 
 def client(url: str, model: str = "probe", **kw: Any) -> Reactor:
     return Reactor(model, api_url=url, local=True, ice_host_addresses=["127.0.0.1"], **kw)
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def sha(data: bytes) -> str:
@@ -253,16 +246,16 @@ async def test_publish_with_a_source_and_republish_after_reconnect(server_factor
                 await reactor.publish_track("webcam", object())
             source = ColourSource((32, 96, 224), frames=100_000)
             track = await reactor.publish_track("webcam", source)
-            await eventually(lambda: centre.near(expected_webcam_colour(source.rgb)), 15, "pumped colour")
+            await eventually(lambda: centre.near(expected_webcam_colour(source.rgb)), what="pumped colour")
 
             await reactor.disconnect(recoverable=True)
             assert not track.published
             assert track.push_frame(np.zeros((240, 320, 3), np.uint8)) is False  # dropped, no raise
             await reactor.reconnect()
-            await eventually(lambda: track.published, 10, "re-publish after reconnect")
+            await eventually(lambda: track.published, what="re-publish after reconnect")
             source.rgb = (224, 224, 32)
             await eventually(
-                lambda: centre.near(expected_webcam_colour(source.rgb)), 15, "colour after reconnect"
+                lambda: centre.near(expected_webcam_colour(source.rgb)), what="colour after reconnect"
             )
 
 
@@ -341,7 +334,7 @@ async def test_tracks_on_track_per_track_frames_and_pause(probe_server: str) -> 
         with pytest.raises(ValueError):
             reactor.tracks.with_kind(TrackKind.AUDIO).one()
         assert arrived == [video] and named == [video] and video.mid is not None
-        await eventually(lambda: len(four) >= 1 and len(one) >= 1, 10, "per-track frames")
+        await eventually(lambda: len(four) >= 1 and len(one) >= 1, what="per-track frames")
         assert four[0] == ((360, 640, 3), 0, 0, b"")
 
         assert reactor.paused_tracks == frozenset()
@@ -353,7 +346,7 @@ async def test_tracks_on_track_per_track_frames_and_pause(probe_server: str) -> 
         assert len(one) - before <= 3, "frames kept coming while paused"
         await video.resume()
         assert reactor.paused_tracks == frozenset()
-        await eventually(lambda: len(one) > before + 5, 10, "frames after resume")
+        await eventually(lambda: len(one) > before + 5, what="frames after resume")
 
         video.off_frame(only_frame)
         await asyncio.sleep(0.5)
@@ -364,7 +357,7 @@ async def test_tracks_on_track_per_track_frames_and_pause(probe_server: str) -> 
         # Again after a reconnect: on_track fires once more.
         await reactor.disconnect(recoverable=True)
         await reactor.reconnect()
-        await eventually(lambda: len(arrived) == 2, 10, "track_received after reconnect")
+        await eventually(lambda: len(arrived) == 2, what="track_received after reconnect")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -387,7 +380,12 @@ async def test_reconnect_after_the_keepalive_window_fails_for_good(server_factor
         async with reactor:
             reactor.on("session_id_changed", ids.append)
             await reactor.disconnect(recoverable=True)
-            await asyncio.sleep(3.0)
+            # The keep-alive window (1 s) passes with no client: the server ends the session.
+            await eventually(
+                lambda: httpx.get(f"{server.url}/session", timeout=5).status_code == 404,
+                interval=0.2,
+                what="the session to end after the keep-alive window",
+            )
             with pytest.raises((NotFoundError, SessionTerminalError)) as info:
                 await reactor.reconnect()
             assert not info.value.recoverable and info.value.operation == "reconnect"

@@ -7,9 +7,9 @@ The probe model draws a frame counter and the last commanded value into every fr
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,7 +24,9 @@ from reactor_sdk import (
     ReactorError,
     ReactorStatus,
     SessionTerminalError,
+    frame_reader,
 )
+from waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -63,14 +65,6 @@ class Codes:
     def snapshot(self) -> list[ProbeCode]:
         with self.lock:
             return list(self.codes)
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def sdk_threads() -> list[threading.Thread]:
@@ -219,6 +213,7 @@ async def test_recoverable_disconnect_then_reconnect(probe_server: str) -> None:
         sid = reactor.session_id
         await reactor.disconnect(recoverable=True)
         assert reactor.status is ReactorStatus.DISCONNECTED and reactor.session_id == sid
+        assert sdk_threads() == []  # a recoverable disconnect joins the delivery thread too
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"{probe_server}/session")).status_code == 200
         before = len(codes.snapshot())
@@ -233,7 +228,10 @@ async def test_recoverable_disconnect_then_reconnect(probe_server: str) -> None:
         assert await reactor.send_command("set_value", {"value": 1000}) is None
         await reactor.reconnect(force=True)
         assert reactor.get_status() is ReactorStatus.READY and reactor.session_id == sid
+        # The replaced connection's thread ended before the new one started.
+        assert [t.name for t in sdk_threads()] == ["reactor_sdk-frames-main_video"]
     assert ready_count == 3
+    assert sdk_threads() == []
 
 
 async def test_server_ending_the_session_is_reported(probe_server: str) -> None:
@@ -257,6 +255,8 @@ async def test_server_ending_the_session_is_reported(probe_server: str) -> None:
         assert notices == [{"type": "sessionEnded", "data": {"reason": "operator"}}]
         await asyncio.sleep(0.3)
         assert len(errors) == 1  # the peer closing afterwards is not a second error
+        await reactor.disconnect()  # waits for the ended connection's background close
+        assert sdk_threads() == []
     assert statuses == ["connecting", "waiting", "ready", "disconnected"]
 
 
@@ -290,11 +290,83 @@ async def test_unexpected_loss_and_the_auto_reconnect_recipe(probe_server: str) 
         lost = errors[0]
         assert isinstance(lost, DisconnectedError) and lost.recoverable and lost.component == "gpu"
         assert lost.retry_after is None
-        await eventually(lambda: reactor.status is ReactorStatus.READY, timeout=10, what="reconnected")
+        await eventually(lambda: reactor.status is ReactorStatus.READY, what="reconnected")
         assert reactor.session_id == sid
         before = len(codes.snapshot())
         await eventually(lambda: len(codes.snapshot()) >= before + 5, what="frames after reconnect")
         assert len(errors) == 1
+        assert [t.name for t in sdk_threads()] == ["reactor_sdk-frames-main_video"]
+    assert sdk_threads() == []
+
+
+async def test_disconnect_returns_after_the_running_frame_handler(
+    probe_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync handler busy at disconnect(): disconnect() waits for it, and nothing runs after."""
+    monkeypatch.setattr(frame_reader, "JOIN_TIMEOUT_S", 120.0)  # only the handler decides here
+    loop = asyncio.get_running_loop()
+    events: list[str] = []
+    busy = asyncio.Event()
+    release = threading.Event()
+    reactor = client(probe_server)
+
+    @reactor.on_frame
+    def handler(frame: np.ndarray) -> None:
+        events.append("start")
+        if len(events) == 1:
+            loop.call_soon_threadsafe(busy.set)
+            release.wait(30)
+        events.append("end")
+
+    try:
+        await reactor.connect()
+        await asyncio.wait_for(busy.wait(), 10)
+        disconnecting = asyncio.ensure_future(reactor.disconnect())
+        await eventually(lambda: reactor._link is None, what="disconnect() to let go of the connection")
+        assert not disconnecting.done()  # the handler still runs: disconnect() must wait for it
+    finally:
+        release.set()
+    await asyncio.wait_for(disconnecting, 30)
+    events.append("disconnected")
+    assert events[:2] == ["start", "end"] and events[-2:] == ["end", "disconnected"]
+    assert sdk_threads() == []
+    await reactor.aclose()
+
+
+async def test_a_stuck_frame_handler_is_reported_not_waited_on(
+    probe_server: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(frame_reader, "JOIN_TIMEOUT_S", 0.3)
+    loop = asyncio.get_running_loop()
+    calls = 0
+    busy = asyncio.Event()
+    release = threading.Event()
+    reactor = client(probe_server)
+
+    @reactor.on_frame
+    def stuck_in_user_code(frame: np.ndarray) -> None:
+        nonlocal calls
+        calls += 1
+        loop.call_soon_threadsafe(busy.set)
+        release.wait(60)
+
+    try:
+        async with reactor:
+            await asyncio.wait_for(busy.wait(), 10)
+            with caplog.at_level(logging.WARNING, logger="reactor_sdk"):
+                await reactor.disconnect()
+            [stuck] = reactor.stuck_frame_handlers
+            assert stuck.track == "main_video" and stuck.thread == "reactor_sdk-frames-main_video"
+            assert stuck.handler.endswith("stuck_in_user_code")
+            warning = "\n".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+            assert "stuck_in_user_code" in warning and "'main_video'" in warning
+            assert "reactor_sdk-frames-main_video" in warning
+    finally:
+        release.set()
+    # Released, the abandoned thread ends without another call.
+    for thread in sdk_threads():
+        await asyncio.to_thread(thread.join, 30)
+    assert sdk_threads() == [] and calls == 1
 
 
 async def test_echo_replies_go_to_the_caller_and_on_message(echo_server: str) -> None:
@@ -304,10 +376,32 @@ async def test_echo_replies_go_to_the_caller_and_on_message(echo_server: str) ->
         reply = await reactor.send_command("hello", {"n": 3, "s": "x", "nested": {"l": [1, True, None]}})
         assert reply == {
             "type": "echo",
-            "data": {"command": "hello", "data": {"n": 3.0, "s": "x", "nested": {"l": [1.0, True, None]}}},
+            "data": {"command": "hello", "data": {"n": 3, "s": "x", "nested": {"l": [1, True, None]}}},
         }
+        assert type(reply["data"]["data"]["n"]) is int
         assert messages == [reply]
         assert await reactor.send_command("empty") == {
             "type": "echo",
             "data": {"command": "empty", "data": {}},
         }
+
+
+async def test_integers_round_trip_as_ints(echo_server: str) -> None:
+    """Command data and replies keep JSON's types through the v1 wire: 42 stays 42, not 42.0."""
+    sent = {"value": 42, "rgb": [0, 128, 0], "gain": 0.25, "big": 2**40, "neg": -3, "nested": {"k": [7]}}
+    async with Reactor("echo", api_url=echo_server, local=True, ice_host_addresses=["127.0.0.1"]) as reactor:
+        reply = await reactor.send_command("paint", sent)
+    assert reply is not None and reply["data"]["command"] == "paint"
+    echoed = reply["data"]["data"]
+    assert echoed == sent
+    assert json.dumps(echoed, sort_keys=True) == json.dumps(sent, sort_keys=True)  # same types too
+
+
+async def test_the_server_validates_integers_as_integers(probe_server: str) -> None:
+    async with client(probe_server) as reactor:
+        assert await reactor.send_command("set_value", {"value": 42}) is None
+        with pytest.raises(ReactorError) as info:
+            await reactor.send_command("set_value", {"value": 70000})
+    assert info.value.code == "invalid_command"
+    assert "70000 is greater than the maximum of 65535" in info.value.message
+    assert "70000.0" not in info.value.message

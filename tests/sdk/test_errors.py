@@ -124,10 +124,46 @@ def test_retry_after_none_without_hint_and_seconds_form() -> None:
 
 
 def test_components() -> None:
-    assert str(DisconnectedError("lost")) == "[gpu:DISCONNECTED] lost"
+    assert DisconnectedError("lost").component == "gpu"
     assert NetworkError("x").component == "api"
     assert ReactorError("invalid_command", "bad").component == "gpu"
     assert InvalidStateError("x", component="api").component == "api"
+
+
+def test_label_names_the_side_truthfully() -> None:
+    # The official component values stay; only the rendered label depends on the server.
+    lost = DisconnectedError("lost")
+    assert lost.server_device is None and lost.label == "model"
+    assert str(lost) == "[model:DISCONNECTED] lost"
+    lost.server_device = "cpu"
+    assert str(lost) == "[model:DISCONNECTED] lost" and lost.component == "gpu"
+    lost.server_device = "cuda"
+    assert str(lost) == "[gpu:DISCONNECTED] lost" and lost.label == "gpu"
+    api = NetworkError("refused")
+    api.server_device = "cuda"
+    assert str(api) == "[api:NETWORK_ERROR] refused"
+    assert str(ReactorError("invalid_command", "bad")) == "[model:invalid_command] bad"
+    assert str(InvalidStateError("x", component="api")) == "[api:INVALID_STATE] x"
+    clone = pickle.loads(pickle.dumps(lost))
+    assert clone.server_device == "cuda" and str(clone) == str(lost)
+
+
+async def test_the_client_labels_errors_with_the_servers_device() -> None:
+    from reactor_sdk import Reactor
+
+    r = Reactor("m", local=True)
+    errors: list[ReactorError] = []
+    r.on_error(errors.append)
+    with pytest.raises(InvalidStateError) as before:
+        await r.send_command("x")
+    assert str(before.value).startswith("[model:INVALID_STATE]")  # nothing known about the server
+    r._note_server({"server_info": {"server_version": "0.1.0", "device": "cuda"}})
+    with pytest.raises(InvalidStateError) as after:
+        await r.send_command("x")
+    assert str(after.value).startswith("[gpu:INVALID_STATE]") and after.value.component == "gpu"
+    r._emit_error(DisconnectedError("lost"))
+    assert str(errors[0]) == "[gpu:DISCONNECTED] lost"
+    await r.aclose()
 
 
 def test_base_constructor_keywords() -> None:

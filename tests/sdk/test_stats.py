@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from reactor_protocol import codec_v1_protobuf as codec
 from reactor_protocol.messages import Channel, ClientStats, Envelope
 from reactor_sdk import ConnectionStats, InboundStream, InvalidStateError, OutboundStream, Reactor
 from reactor_sdk.stats import StatsSampler, client_stats_report
+from waiting import eventually
 
 
 def test_sampler_rates_from_byte_deltas() -> None:
@@ -55,8 +55,12 @@ async def test_live_stats(probe_server: str) -> None:
         reactor.on_frame(lambda f: frames.append(f.shape))
         first = await reactor.get_stats()
         assert first.incoming_bitrate_bps is None and first.timestamp_ms > 0
-        await asyncio.sleep(1.0)
-        second = await reactor.get_stats()
+
+        async def measured() -> Any:
+            sample = await reactor.get_stats()  # rates are over the time since the previous call
+            return sample if sample.incoming_bitrate_bps and sample.frames_per_second else None
+
+        second = await eventually(measured, interval=0.5, what="a stats sample with bitrate and fps")
         assert second.incoming_bitrate_bps is not None and second.incoming_bitrate_bps > 0
         assert second.bytes_received is not None and second.bytes_received > 0
         assert second.frames_per_second is not None and second.frames_per_second > 0

@@ -8,9 +8,10 @@ The mapping (PROTOCOL.md §6.2)::
     a dataclass → object with its fields      UploadedFile → $ref ReactorUploadReference
 
 Constraints and descriptions come from an :class:`Arg` in ``Annotated[T, Arg(...)]``. Values
-arrive as JSON (v1 carries every number as a double) and :func:`from_wire` turns them back into
-what the annotation promises: ``3.0`` into ``3``, a string into its ``Enum`` member, an object
-into its dataclass. :func:`to_wire` goes the other way for messages.
+arrive as JSON (v1 carries every number as a double; the codec gives integral ones back as
+``int``) and :func:`from_wire` turns them into what the annotation promises: ``3.0`` into ``3``,
+``3`` into ``3.0`` for a float, a string into its ``Enum`` member, an object into its dataclass.
+:func:`to_wire` goes the other way for messages.
 """
 
 from __future__ import annotations

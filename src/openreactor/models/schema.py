@@ -100,7 +100,11 @@ def inline_refs(schema: Any, components: dict[str, Any]) -> Any:
 
 
 def _integers_from_doubles(schema: dict[str, Any], value: Any) -> Any:
-    """v1 carries every number as a double: turn ``3.0`` back into ``3`` where the schema says integer."""
+    """Turn ``3.0`` back into ``3`` where the schema says integer.
+
+    The v1 codec already decodes integral doubles as ``int``; this covers what still arrives as a
+    float: a JSON ``3.0`` on v0, or an integer beyond 2**53 that the double rounded.
+    """
     if isinstance(value, float) and schema.get("type") == "integer" and value.is_integer():
         return int(value)
     if isinstance(value, dict):
