@@ -9,8 +9,8 @@
 * ``GET /`` serves openreactor's playground in cloud mode: the page gets its JWTs from the route
   above and creates its own session on the API with them.
 
-The openreactor server must let this app's origin call it from the browser:
-``openreactor serve --cors-origin http://127.0.0.1:3000``.
+The page calls the API's bearer-token routes (``/sessions``, signalling, uploads) cross-origin,
+which openreactor answers for any origin: no ``--cors-origin`` is needed.
 
 Needs only starlette, uvicorn and httpx (openreactor's server extra has them).
 """
@@ -236,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     print(
-        f"app server on http://{args.host}:{args.port} (API {config.api_url}, model {config.model}); "
-        f"run the API with --cors-origin http://{args.host}:{args.port}",
+        f"app server on http://{args.host}:{args.port} (API {config.api_url}, model {config.model})",
         file=sys.stderr,
         flush=True,
     )

@@ -1,10 +1,19 @@
 // Browser e2e: our SDK (and the official @reactor-team/js-sdk@2.9.0) in Debian's Chromium against
-// the real Python server. The test app is served from another origin than the API (CORS).
+// the real Python server. The test app is served from another origin than the API, and the
+// servers run with no --cors-origin: the default CORS rule must let an app's page in.
+//
+// Chromium runs as users run it: no camera permission (which would turn off its mDNS hiding of
+// host candidates), no fake devices; the webcam scenarios publish a synthetic canvas track. The
+// exceptions, each named: --allow-loopback-in-peer-connection when ICE is on 127.0.0.1 (plain
+// loopback, E2E_ALLOW_LOOPBACK) and the labelled scenario reactWebcamDevice (a fake camera with a
+// granted permission, in a browser of its own).
 //
 // usage: node e2e/run.mjs [--only name,name] [--screenshot PATH]
 // env:   OPENREACTOR_PYTHON (default REPO/.venv/bin/python), CHROMIUM (default /usr/bin/chromium),
-//        E2E_ICE_HOST (default 127.0.0.1; 127.0.0.2 inside netns-run, where Chromium gathers on a
-//        veth and needs no loopback flag)
+//        E2E_ICE_HOST  the servers' --ice-host (default 127.0.0.1); "default" passes none, so ICE
+//                      uses the machine's interfaces (inside netns-run: the veth's 127.0.0.2)
+//        E2E_ALLOW_LOOPBACK  1/0: add --allow-loopback-in-peer-connection (default 1 when
+//                      E2E_ICE_HOST is 127.0.0.1, else 0)
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
@@ -15,7 +24,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { build } from "vite";
 
-import { decodeInPage } from "./decode.mjs";
+import { decodeInPage, sampleCounters } from "./decode.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const jsDir = resolve(here, "..");
@@ -23,7 +32,13 @@ const repo = resolve(jsDir, "..");
 const python = process.env.OPENREACTOR_PYTHON ?? join(repo, ".venv/bin/python");
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const iceHost = process.env.E2E_ICE_HOST ?? "127.0.0.1";
+const allowLoopback = (process.env.E2E_ALLOW_LOOPBACK ?? (iceHost === "127.0.0.1" ? "1" : "0")) === "1";
 const httpHost = "127.0.0.1";
+/** Headless, and no network chatter of the browser's own; nothing that changes WebRTC or media. */
+const PLAIN_CHROMIUM = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
 
 const argv = process.argv.slice(2);
 const only = argv.includes("--only") ? argv[argv.indexOf("--only") + 1].split(",") : null;
@@ -44,10 +59,10 @@ function freePort() {
   });
 }
 
-async function startServer(model, appOrigin, extra = []) {
+async function startServer(model, extra = []) {
   const port = await freePort();
   const args = ["-m", "openreactor", "serve", "--model", model, "--host", httpHost, "--port", String(port),
-    "--ice-host", iceHost, "--width", "640", "--height", "360", "--cors-origin", appOrigin,
+    ...(iceHost === "default" ? [] : ["--ice-host", iceHost]), "--width", "640", "--height", "360",
     "--keepalive", "30", "--log-level", process.env.E2E_SERVER_LOG_LEVEL ?? "warning", ...extra];
   const child = spawn(python, args, { cwd: repo, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, OPENREACTOR_STATE_DIR: join(jsDir, "e2e/.state") } });
   let output = "";
@@ -97,6 +112,38 @@ function advancing(counters) {
   return counters.length >= 5 && counters.every((c, i) => i === 0 || c > counters[i - 1]);
 }
 
+function browserArgs() {
+  // On plain loopback Chromium gathers no candidates unless allowed; inside netns-run it uses the veth.
+  return allowLoopback ? [...PLAIN_CHROMIUM, "--allow-loopback-in-peer-connection"] : [...PLAIN_CHROMIUM];
+}
+
+/** Mount the React app with <WebcamStream> on the webcam model; true once the model's output shows the camera. */
+async function webcamReachesModel(page, server, webcam = true) {
+  await page.evaluate((a) => window.e2e.mountReact(a), { apiUrl: server.url, model: "webcam", webcam });
+  await page.waitForFunction(() => window.reactFacts.status === "ready", null, { timeout: 20_000 });
+  const ok = await page
+    .waitForFunction(() => {
+      const v = document.querySelector(".w-full.aspect-video > video");
+      if (!v || !v.videoWidth) return false;
+      const c = document.createElement("canvas");
+      c.width = v.videoWidth;
+      c.height = v.videoHeight;
+      const ctx = c.getContext("2d");
+      ctx.drawImage(v, 0, 0);
+      const d = ctx.getImageData(Math.floor(v.videoWidth / 2), Math.floor(v.videoHeight / 2), 40, 40).data;
+      let spread = 0;
+      for (let i = 0; i < d.length; i += 4) spread += Math.abs(d[i] - d[i + 1]);
+      return spread / (d.length / 4) >= 4;
+    }, null, { timeout: 15_000, polling: 200 })
+    .then(() => true, () => false);
+  await page.evaluate(() => window.e2e.unmountReact());
+  await new Promise((r) => setTimeout(r, 500));
+  return ok;
+}
+
+/** Scenarios that need a setup of their own: run only when named with --only. */
+const EXPLICIT_ONLY = new Set(["noRoute"]);
+
 const scenarios = {
   async coreProbe({ page, servers }) {
     const f = await page.evaluate((a) => window.e2e.coreProbe(a), { apiUrl: servers.probe.url });
@@ -132,7 +179,7 @@ const scenarios = {
     console.log("   ", JSON.stringify({ before: f.beforePublish, after: f.afterPublish }));
     check("publishTrack with an undeclared name throws TypeError listing the inputs", /TypeError: .*webcam/.test(f.wrongName ?? ""), f.wrongName);
     check("before publishing the model shows its grey waiting pattern", f.beforePublish.rgSpread < 2, f.beforePublish);
-    check("the fake camera reaches the webcam model (tinted output)", f.afterPublish.rgSpread >= 4, f.afterPublish);
+    check("the synthetic camera reaches the webcam model (tinted output)", f.afterPublish.rgSpread >= 4, f.afterPublish);
     check("the published input is restored after reconnect", f.afterReconnect.rgSpread >= 4, f.afterReconnect);
   },
 
@@ -177,26 +224,27 @@ const scenarios = {
   },
 
   async reactWebcam({ page, servers }) {
-    await page.evaluate((a) => window.e2e.mountReact(a), { apiUrl: servers.webcam.url, model: "webcam", webcam: true });
-    await page.waitForFunction(() => window.reactFacts.status === "ready", null, { timeout: 20_000 });
-    const ok = await page
-      .waitForFunction(() => {
-        const v = document.querySelector(".w-full.aspect-video > video");
-        if (!v || !v.videoWidth) return false;
-        const c = document.createElement("canvas");
-        c.width = v.videoWidth;
-        c.height = v.videoHeight;
-        const ctx = c.getContext("2d");
-        ctx.drawImage(v, 0, 0);
-        const d = ctx.getImageData(Math.floor(v.videoWidth / 2), Math.floor(v.videoHeight / 2), 40, 40).data;
-        let spread = 0;
-        for (let i = 0; i < d.length; i += 4) spread += Math.abs(d[i] - d[i + 1]);
-        return spread / (d.length / 4) >= 4;
-      }, null, { timeout: 15_000, polling: 200 })
-      .then(() => true, () => false);
-    check("<WebcamStream track=\"webcam\"> publishes the camera to the model", ok);
-    await page.evaluate(() => window.e2e.unmountReact());
-    await new Promise((r) => setTimeout(r, 500));
+    // <WebcamStream> captures with getUserMedia, which the app answers with a synthetic camera.
+    check("<WebcamStream track=\"webcam\"> publishes the (synthetic) camera to the model", await webcamReachesModel(page, servers.webcam));
+  },
+
+  // LABELLED VARIANT, the one scenario with a camera permission: Chromium's fake capture device
+  // (--use-fake-device-for-media-stream) through a real getUserMedia, in a browser of its own with
+  // the camera permission granted. It covers <WebcamStream>'s real capture path and what a webcam
+  // app's users see on the network: with a permission granted Chromium offers its host addresses
+  // as they are, not behind mDNS names.
+  async reactWebcamDevice({ app, servers }) {
+    const browser = await chromium.launch({ executablePath: chromiumPath, args: [...browserArgs(), "--use-fake-device-for-media-stream"] });
+    try {
+      const context = await browser.newContext();
+      await context.grantPermissions(["camera"], { origin: app.origin });
+      const page = await context.newPage();
+      await page.goto(app.origin);
+      await page.waitForFunction(() => document.title === "e2e ready", null, { timeout: 15_000 });
+      check("[camera permission granted, fake device] <WebcamStream> publishes the camera to the model", await webcamReachesModel(page, servers.webcam, "device"));
+    } finally {
+      await browser.close();
+    }
   },
 
   async playground({ context, servers }) {
@@ -204,6 +252,8 @@ const scenarios = {
     await page.goto(`${servers.probe.url}/`);
     await page.waitForFunction(() => document.body.dataset.status === "ready", null, { timeout: 20_000 });
     check("the playground at / connects (same origin, local mode)", true);
+    const counters = await sampleCounters(page, 1500);
+    check("the playground's video advances", advancing(counters), counters);
     await page.fill("input[name=value]", "4321");
     await page.click("text=Send set_value");
     const ok = await page
@@ -234,6 +284,26 @@ const scenarios = {
     await echo.close();
   },
 
+  // Run alone (--only noRoute) in a network namespace with nothing but loopback, the servers on
+  // --ice-host 127.0.0.1 and no loopback flag: the browser has no candidate and the server's are
+  // all loopback. The page must say so and what to do, early; so must the server's log.
+  async noRoute({ context, servers }) {
+    const page = await context.newPage();
+    await page.goto(`${servers.probe.url}/`);
+    const shown = await page
+      .waitForFunction(() => document.querySelector(".error")?.textContent ?? "", null, { timeout: 25_000 })
+      .then((h) => h.jsonValue(), () => "");
+    check("the playground shows a TRANSPORT_ERROR", shown.includes("TRANSPORT_ERROR"), shown);
+    check("it names the candidates of both ends", /Local candidates: none\./.test(shown) && /Server candidates: 127\.0\.0\.1:\d+ host\./.test(shown), shown);
+    check("it says what to do", shown.includes("without --ice-host") && shown.includes("--allow-loopback-in-peer-connection"), shown);
+    check("it fails early, not after the 30 s ready timeout", !shown.includes("not connected within"), shown);
+    let log = "";
+    for (let i = 0; i < 100 && !(log = servers.probe.output()).includes("is not connecting"); i++) await new Promise((r) => setTimeout(r, 100));
+    const warning = log.split("\n").find((l) => l.includes("is not connecting")) ?? "";
+    check("the server logs a warning naming the candidates and the fix", warning.includes("WARNING") && /127\.0\.0\.1:\d+ host/.test(warning) && warning.includes("without --ice-host"), log.slice(-2000));
+    await page.close();
+  },
+
   async official({ page, servers }) {
     const f = await page.evaluate((a) => window.e2e.official(a), { apiUrl: servers.probe.url, model: "probe" });
     check("official 2.9.0 connects to our server", f.ready, f.statuses);
@@ -251,21 +321,10 @@ async function main() {
   const outDir = join(here, ".dist");
   await build({ configFile: join(here, "vite.config.ts"), logLevel: "warn" });
   const app = await serveStatic(outDir);
-  console.log(`test app at ${app.origin}; ICE host ${iceHost}`);
-  const [probe, echo, webcam] = await Promise.all([
-    startServer("probe", app.origin),
-    startServer("echo", app.origin),
-    startServer("webcam", app.origin),
-  ]);
+  const args = browserArgs();
+  console.log(`test app at ${app.origin}; ICE host ${iceHost}; Chromium ${args.slice(PLAIN_CHROMIUM.length).join(" ") || "with no extra flags"}`);
+  const [probe, echo, webcam] = await Promise.all([startServer("probe"), startServer("echo"), startServer("webcam")]);
   const servers = { probe, echo, webcam };
-  const args = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-  ];
-  // On plain loopback Chromium gathers no candidates unless allowed; inside netns-run it uses the veth.
-  if (iceHost.startsWith("127.0.0.1")) args.push("--allow-loopback-in-peer-connection");
   const browser = await chromium.launch({ executablePath: chromiumPath, args });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
@@ -276,11 +335,11 @@ async function main() {
   await page.waitForFunction(() => document.title === "e2e ready", null, { timeout: 15_000 });
   try {
     for (const [name, run] of Object.entries(scenarios)) {
-      if (only && !only.includes(name)) continue;
+      if (only ? !only.includes(name) : EXPLICIT_ONLY.has(name)) continue;
       console.log(`- ${name}`);
       const t0 = Date.now();
       try {
-        await run({ page, context, servers });
+        await run({ page, context, servers, app });
       } catch (e) {
         failures++;
         console.log(`  FAIL ${name} threw: ${e.message?.split("\n")[0]}`);

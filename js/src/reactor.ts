@@ -14,6 +14,7 @@ import { Emitter } from "./emitter.js";
 import { ReactorError, asReactorError, isReactorError, type ErrorComponent } from "./errors.js";
 import { FileRef, isFileRef } from "./fileRef.js";
 import { CLIENT_INFO, HttpApi, sleep } from "./http.js";
+import { candidatesOfSdp, explainIce, parseCandidate, type CandidateInfo } from "./ice.js";
 import { checkOptions } from "./options.js";
 import { StatsSampler, type ConnectionStats } from "./stats.js";
 
@@ -102,6 +103,12 @@ export const LOCAL_API_URL = "http://localhost:8080";
 export const MAX_MESSAGE_BYTES = 262_144;
 export const REQUEST_TIMEOUT_MS = 10_000;
 export const READY_TIMEOUT_MS = 30_000;
+/**
+ * With the answer applied, ICE leaves "new" within milliseconds once there is any pair to check.
+ * Still "new" this long after, with no local candidate either: this browser has no usable network
+ * interface, and nothing will change that (the server's candidates are all in its answer).
+ */
+export const LOCAL_CANDIDATE_TIMEOUT_MS = 5_000;
 export const HEARTBEAT_MS = 5_000;
 export const STATS_INTERVAL_MS = 2_000;
 const SESSION_POLL_ATTEMPTS = 20;
@@ -122,6 +129,10 @@ interface Transport {
   timers: ReturnType<typeof setInterval>[];
   graceTimer?: ReturnType<typeof setTimeout> | undefined;
   stats: StatsSampler;
+  /** This browser's ICE candidates as gathered, and the server's from its answer (for error messages). */
+  localCandidates: CandidateInfo[];
+  remoteCandidates?: CandidateInfo[] | undefined;
+  answeredAt: number;
 }
 
 interface Pending<T> {
@@ -695,6 +706,8 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
       outputs: new Map(),
       timers: [],
       stats: new StatsSampler(),
+      localCandidates: [],
+      answeredAt: 0,
     };
     this.transport = transport;
     const byMid = new Map<string, TrackCapability>();
@@ -727,6 +740,8 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
       if (c === null) {
         postCandidates({ candidates: [], is_final: true, client_info: CLIENT_INFO });
       } else if (c.candidate) {
+        const info = parseCandidate(c.candidate);
+        if (info) transport.localCandidates.push(info);
         postCandidates({
           candidates: [{ candidate: c.candidate, sdp_mid: c.sdpMid, sdp_mline_index: c.sdpMLineIndex }],
           is_final: false,
@@ -751,7 +766,9 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     this.checkEpoch(epoch, operation);
     const answer = await this.pollAnswer(cid, maxAttempts, signal, operation);
     this.checkEpoch(epoch, operation);
+    transport.remoteCandidates = candidatesOfSdp(answer);
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    transport.answeredAt = performance.now();
     this.checkEpoch(epoch, operation);
     await this.waitConnected(transport, signal, operation);
     this.checkEpoch(epoch, operation);
@@ -775,38 +792,54 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     throw new ReactorError("REQUEST_TIMEOUT", `SDP polling exceeded maximum attempts (${maxAttempts})`, { component: "api", operation });
   }
 
+  /**
+   * Resolves once the peer connection and both channels are up. Fails at once when ICE fails, early
+   * when ICE has had nothing to check LOCAL_CANDIDATE_TIMEOUT_MS after the answer and this browser
+   * has no candidate (no usable network interface), else after READY_TIMEOUT_MS. The message names
+   * the candidates of both ends, and what to do when the server's are all loopback.
+   */
   private waitConnected(transport: Transport, signal: AbortSignal, operation: string): Promise<void> {
     const { pc, data, control } = transport;
     const isUp = (): boolean => pc.connectionState === "connected" && data.readyState === "open" && control.readyState === "open";
     if (isUp()) return Promise.resolve();
+    const states = (): string => `ICE ${pc.iceConnectionState}, gathering ${pc.iceGatheringState}, peer ${pc.connectionState}`;
+    const transportError = (what: string): ReactorError =>
+      new ReactorError("TRANSPORT_ERROR", explainIce(what, transport.localCandidates, transport.remoteCandidates), {
+        component: "gpu",
+        operation,
+      });
     return new Promise<void>((resolve, reject) => {
       const cleanup = (): void => {
         clearTimeout(timer);
         clearInterval(poll);
         signal.removeEventListener("abort", onAbort);
       };
+      const fail = (error: ReactorError): void => {
+        cleanup();
+        reject(error);
+      };
       const check = (): void => {
         if (isUp()) {
           cleanup();
           resolve();
-        } else if (pc.connectionState === "failed" || pc.connectionState === "closed") {
-          cleanup();
-          reject(new ReactorError("TRANSPORT_ERROR", `peer connection ${pc.connectionState} during setup`, { component: "gpu", operation }));
+        } else if (pc.connectionState === "failed" || pc.connectionState === "closed" || pc.iceConnectionState === "failed") {
+          fail(transportError(`peer connection ${pc.connectionState} during setup (${states()}).`));
+        } else if (
+          // No local candidate is not enough: Chromium may still connect from a socket it does not
+          // signal (the server then learns a peer-reflexive candidate), and ICE leaves "new".
+          transport.localCandidates.length === 0 &&
+          pc.iceConnectionState === "new" &&
+          performance.now() - transport.answeredAt >= LOCAL_CANDIDATE_TIMEOUT_MS
+        ) {
+          const after = Math.round((performance.now() - transport.answeredAt) / 1000);
+          fail(transportError(`no ICE candidate pair to check ${after} s after the answer (${states()}).`));
         }
       };
       const onAbort = (): void => {
         cleanup();
         reject(aborted(operation, "gpu"));
       };
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(
-          new ReactorError("TRANSPORT_ERROR", `not connected within ${READY_TIMEOUT_MS / 1000} s (ICE ${pc.iceConnectionState}, peer ${pc.connectionState})`, {
-            component: "gpu",
-            operation,
-          }),
-        );
-      }, READY_TIMEOUT_MS);
+      const timer = setTimeout(() => fail(transportError(`not connected within ${READY_TIMEOUT_MS / 1000} s (${states()}).`)), READY_TIMEOUT_MS);
       const poll = setInterval(check, 50);
       signal.addEventListener("abort", onAbort, { once: true });
     });

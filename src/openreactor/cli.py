@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,12 +17,16 @@ from openreactor.codegen.command import run as run_codegen
 from openreactor.config import ConfigError, resolve_settings
 from openreactor.ice import check_ice_settings
 from openreactor.logs import LOG_FORMATS, configure_logging
-from openreactor.models.builtin import BUILTIN_MODELS
-from openreactor.models.loader import ModelNotFoundError, load_model, resolve_model_class
-from openreactor.models.schema import openapi_document
 from openreactor.settings import Settings, default_state_dir
 
 DEFAULT_MODEL = "world"
+
+SERVER_EXTRA_MODULES = frozenset(
+    {"starlette", "uvicorn", "jsonschema", "jwt", "PIL", "prometheus_client", "redis"}
+)
+"""Top-level modules of the ``server`` extra (pyproject.toml). ``pip install openreactor`` (the
+client) leaves them out, so this module imports none of them at import time: a command that needs
+them says so (:func:`main`) instead of failing with a traceback."""
 
 
 def _addresses(value: str) -> list[str]:
@@ -28,7 +34,9 @@ def _addresses(value: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="openreactor", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="openreactor", description="Serve real-time video models over WebRTC; manage API keys."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve a model (local mode: one session at a time)")
@@ -167,8 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--cors-origin",
         dest="cors_origins",
         action="append",
-        metavar="URL",
-        help="allow browser calls from this origin (repeatable; '*' allows any)",
+        metavar="ORIGIN",
+        help="a page origin (scheme://host[:port]) allowed on the local-plane routes, replacing the "
+        "default: pages from this machine (localhost, 127.x.x.x, [::1]) on any port; repeatable, '*' "
+        "allows any. The bearer-token routes (/sessions..., /uploads/...) accept every origin",
     )
     serve.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate: serve HTTPS")
     serve.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key for --tls-cert")
@@ -221,24 +231,46 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the built-in models")
 
     keys = sub.add_parser("keys", help="manage API keys for the cloud plane")
-    keys.add_argument("--state-dir", type=Path, default=None, metavar="DIR")
-    keys.add_argument("--redis", dest="redis_url", metavar="URL", help="the keys of a cluster (coordinators)")
-    keys.add_argument("--cluster-prefix", default="openreactor:", metavar="PREFIX")
+    # The store options go before or after the action (`keys --state-dir D list`, `keys list
+    # --state-dir D`): the action's copies default to SUPPRESS so that they override only when given.
+    store_options = argparse.ArgumentParser(add_help=False)
+    for target, defaults in ((keys, (None, None, "openreactor:")), (store_options, (argparse.SUPPRESS,) * 3)):
+        target.add_argument(
+            "--state-dir",
+            type=Path,
+            default=defaults[0],
+            metavar="DIR",
+            help="the key store's folder (default $OPENREACTOR_STATE_DIR or ~/.local/share/openreactor)",
+        )
+        target.add_argument(
+            "--redis",
+            dest="redis_url",
+            default=defaults[1],
+            metavar="URL",
+            help="the keys of a cluster (coordinators)",
+        )
+        target.add_argument("--cluster-prefix", default=defaults[2], metavar="PREFIX")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create a key and print it (shown only once)")
+    create = keys_sub.add_parser(
+        "create", parents=[store_options], help="create a key and print it (shown only once)"
+    )
     create.add_argument("--name", default="")
-    keys_sub.add_parser("list", help="list keys (never the keys themselves)")
-    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    keys_sub.add_parser("list", parents=[store_options], help="list keys (never the keys themselves)")
+    revoke = keys_sub.add_parser("revoke", parents=[store_options], help="revoke a key by id")
     revoke.add_argument("key_id")
 
     schema = sub.add_parser("schema", help="print a model's schema (OpenAPI) as JSON")
     schema.add_argument("--model", default=DEFAULT_MODEL)
 
-    worker = sub.add_parser("worker-process", help=argparse.SUPPRESS)
+    add_codegen_parser(sub)
+    # What `--help` lists: every command but the internal one added below (argparse has no
+    # help=SUPPRESS for subcommands, so the metavar spells out the public ones).
+    sub.metavar = "{" + ",".join(sub.choices) + "}"
+
+    # Internal: `serve --workers N` starts its worker processes with it. No help, so unlisted.
+    worker = sub.add_parser("worker-process")
     worker.add_argument("--socket", required=True)
     worker.add_argument("--settings", required=True, help="the front's settings as JSON")
-
-    add_codegen_parser(sub)
     return parser
 
 
@@ -327,6 +359,7 @@ def serve_settings(args: argparse.Namespace, environ: Mapping[str, str] | None =
 
 def serve(args: argparse.Namespace) -> int:
     from openreactor.http.app import create_app
+    from openreactor.models.loader import ModelNotFoundError, load_model, resolve_model_class
 
     try:
         settings = serve_settings(args)
@@ -346,6 +379,9 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"openreactor: {exc}", file=sys.stderr)
         return 2
+    sock = bind_or_explain(settings)  # before the model loads: a taken port fails at once
+    if sock is None:
+        return 1
     try:
         # With worker processes only they load the model (a GPU model must not load twice):
         # here just check that it resolves.
@@ -357,19 +393,57 @@ def serve(args: argparse.Namespace) -> int:
         if model is None:
             resolve_model_class(settings.model)
     except (ModelNotFoundError, ValueError, TypeError) as exc:
+        sock.close()
         print(f"openreactor: {exc}", file=sys.stderr)
         return 2
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; a no-op handler underneath
     # turns that into a normal exit (status 0) once every session has said goodbye.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    return serve_http(create_app(settings, model), settings, log_config)
+    return serve_http(create_app(settings, model), settings, log_config, sock)
 
 
-def serve_http(app: Any, settings: Settings, log_config: dict[str, Any] | None) -> int:
-    """Run ``app`` with uvicorn on the settings' address (TLS when configured) until SIGTERM."""
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (as uvicorn binds it); raises ``OSError``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_or_explain(settings: Settings) -> socket.socket | None:
+    """The listening socket, bound before anything slow (the model) starts; ``None`` after printing
+    one line naming the address when it cannot be had (in use, not this machine's, privileged)."""
+    address = f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"
+    try:
+        return listen_socket(settings.host, settings.port)
+    except OSError as exc:
+        hint = " (another server is listening there: stop it or choose another --port)"
+        reason = (exc.strerror or str(exc)).lower()
+        print(
+            f"openreactor: cannot listen on {address}: {reason}{hint if exc.errno == errno.EADDRINUSE else ''}",
+            file=sys.stderr,
+        )
+        return None
+
+
+def serve_http(
+    app: Any, settings: Settings, log_config: dict[str, Any] | None, sock: socket.socket | None = None
+) -> int:
+    """Run ``app`` with uvicorn on the settings' address (TLS when configured) until SIGTERM.
+
+    0 after a graceful stop; 1 when the address cannot be bound; 3 when the app did not start."""
     import uvicorn
 
-    uvicorn.run(
+    if sock is None:
+        sock = bind_or_explain(settings)
+        if sock is None:
+            return 1
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -379,7 +453,10 @@ def serve_http(app: Any, settings: Settings, log_config: dict[str, Any] | None) 
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
-    return 0
+    server = uvicorn.Server(config)
+    with sock:
+        server.run(sockets=[sock])
+    return 0 if server.started else 3
 
 
 def run_cluster_process(args: argparse.Namespace) -> int:
@@ -438,9 +515,26 @@ def manage_keys(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return run_command(args)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in SERVER_EXTRA_MODULES:
+            raise
+        print(
+            f"openreactor {args.command} needs the server extra ({missing} is missing): "
+            "pip install 'openreactor[server]' (from a clone: pip install -e '.[server]')",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def run_command(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return serve(args)
     if args.command == "models":
+        from openreactor.models.builtin import BUILTIN_MODELS
+
         for name, cls in sorted(BUILTIN_MODELS.items()):
             print(f"{name:10s} {cls.description}")
         return 0
@@ -456,6 +550,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "codegen":
         return run_codegen(args)
     if args.command == "schema":
+        from openreactor.models.loader import ModelNotFoundError, load_model
+        from openreactor.models.schema import openapi_document
+
         try:
             model = load_model(args.model, {})
         except ModelNotFoundError as exc:

@@ -135,6 +135,9 @@ def configure_logging(level: str = "info", log_format: str = "text") -> dict[str
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # aioice narrates every candidate-pair check and every mDNS name it could not resolve at INFO:
+    # a few lines per connection that only help when debugging ICE (--log-level debug shows them).
+    logging.getLogger("aioice").setLevel(logging.NOTSET if level.upper() == "DEBUG" else logging.WARNING)
     # uvicorn keeps its loggers but lets them propagate to ours (no handlers of its own).
     return {
         "version": 1,

@@ -81,7 +81,12 @@ class Settings:
     debug_endpoints: bool = False
     """Serve ``GET /debug/resources`` (resource counts for leak tests)."""
     cors_origins: tuple[str, ...] = ()
-    """Browser origins allowed to call the API cross-origin (PROTOCOL.md §2.1); ``"*"`` allows any."""
+    """Which browser pages may call this server cross-origin (PROTOCOL.md §2.1). The rule: the
+    bearer-token routes (``/sessions``, ``/sessions/...``, ``/uploads/...``) answer pages of any
+    origin; every other route (the local plane: ``/start_session``, ``/session``, ``/schema``, ...)
+    answers the origins listed here or, when none are, pages served from this machine on any port
+    (``http(s)://localhost``, ``127.x.x.x``, ``[::1]``). ``"*"`` lists every origin. No route allows
+    credentials (cookies), and ``Reactor-API-Key`` is never an allowed header."""
     tls_cert: Path | None = None
     """PEM certificate (chain) for HTTPS; with ``tls_key``, uvicorn serves TLS."""
     tls_key: Path | None = None

@@ -4,11 +4,24 @@ Kept apart from ``reactor_protocol`` (which is pure: no I/O, no aiortc) and from
 ``openreactor`` and ``reactor_sdk`` (which must not import each other).
 """
 
-from reactor_rtc.candidates import parse_candidate, ufrag_of_candidate, ufrag_of_sdp
-from reactor_rtc.ice_hosts import configured_host_addresses, set_host_addresses
+from reactor_rtc.candidates import (
+    IceCandidate,
+    candidate_listing,
+    describe_candidate,
+    parse_candidate,
+    sdp_candidates,
+    ufrag_of_candidate,
+    ufrag_of_sdp,
+)
+from reactor_rtc.ice_hosts import configured_host_addresses, host_addresses, set_host_addresses
 
 __all__ = [
+    "IceCandidate",
+    "candidate_listing",
+    "describe_candidate",
+    "sdp_candidates",
     "configured_host_addresses",
+    "host_addresses",
     "parse_candidate",
     "set_host_addresses",
     "ufrag_of_candidate",

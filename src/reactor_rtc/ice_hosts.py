@@ -18,19 +18,33 @@ _original: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
 _configured: tuple[str, ...] | None = None
 
 
-def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    if _configured is None:
-        return _original(use_ipv4, use_ipv6)
+LOOPBACK_ADDRESSES: tuple[str, ...] = ("127.0.0.1", "::1")
+
+
+def default_host_addresses(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
+    """aioice's choice (every interface but loopback); loopback only on a machine that has nothing
+    else, so that clients on the same machine still connect (browsers need a non-loopback one)."""
+    found: list[str] = _original(use_ipv4, use_ipv6)
+    return found or _pick(LOOPBACK_ADDRESSES, use_ipv4, use_ipv6)
+
+
+def _pick(addresses: Sequence[str], use_ipv4: bool, use_ipv6: bool) -> list[str]:
     out = []
-    for address in _configured:
+    for address in addresses:
         version = ipaddress.ip_address(address).version
         if (version == 4 and use_ipv4) or (version == 6 and use_ipv6):
             out.append(address)
     return out
 
 
+def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    if _configured is None:
+        return default_host_addresses(use_ipv4, use_ipv6)
+    return _pick(_configured, use_ipv4, use_ipv6)
+
+
 def set_host_addresses(addresses: Sequence[str] | None) -> None:
-    """Use exactly ``addresses`` as ICE host candidates (``None``: aioice's default interfaces).
+    """Use exactly ``addresses`` as ICE host candidates (``None``: :func:`default_host_addresses`).
 
     Raises ``ValueError`` for something that is not an IP address.
     """
@@ -40,6 +54,11 @@ def set_host_addresses(addresses: Sequence[str] | None) -> None:
     else:
         _configured = tuple(str(ipaddress.ip_address(a.strip())) for a in addresses if a.strip())
     aioice.ice.get_host_addresses = _host_addresses
+
+
+def host_addresses() -> list[str]:
+    """The addresses ICE offers now (configured, else :func:`default_host_addresses`)."""
+    return _host_addresses(True, True)
 
 
 def configured_host_addresses() -> tuple[str, ...] | None:

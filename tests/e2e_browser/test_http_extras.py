@@ -1,4 +1,4 @@
-"""Server pieces the browser needs: CORS for configured origins, TLS, and the playground at ``/``."""
+"""Server pieces the browser needs: CORS by plane (``Settings.cors_origins``), TLS, and the playground at ``/``."""
 
 from __future__ import annotations
 
@@ -14,15 +14,37 @@ import pytest
 
 from conftest import REPO, free_port
 
-APP = "http://127.0.0.1:5173"
 OTHER = "http://evil.example"
+APP = "https://app.example"
 BROWSER_HEADERS = (
     "authorization, content-type, reactor-api-version, reactor-api-accept-version, reactor-webrtc-version"
 )
+LOCAL_PLANE = (("POST", "/start_session"), ("GET", "/session"), ("POST", "/stop_session"), ("GET", "/schema"))
+BEARER_ROUTES = (
+    ("POST", "/sessions"),
+    ("POST", "/sessions/s/transport/webrtc/connections"),
+    ("PUT", "/sessions/s/transport/webrtc/connections/1/sdp_params"),
+    ("GET", "/sessions/s/transport/webrtc/sdp_params"),
+    ("DELETE", "/sessions/s"),
+    ("POST", "/sessions/s/uploads"),
+    ("PUT", "/uploads/abc"),
+)
+
+
+def loopback_origin() -> str:
+    """A page of an app's dev server on this machine, on a port nobody configured."""
+    return f"http://127.0.0.1:{free_port('127.0.0.1')}"
 
 
 @pytest.fixture
-def cors_server(server_factory: object) -> Iterator[str]:
+def default_server(server_factory: object) -> Iterator[str]:
+    """``openreactor serve`` with no ``--cors-origin``."""
+    with server_factory(model="echo", width=None, height=None, fps=None) as server:  # type: ignore[operator]
+        yield server.url
+
+
+@pytest.fixture
+def narrowed_server(server_factory: object) -> Iterator[str]:
     with server_factory(
         model="echo", width=None, height=None, fps=None, extra=["--cors-origin", APP]
     ) as server:  # type: ignore[operator]
@@ -40,37 +62,71 @@ def preflight(url: str, method: str, origin: str) -> httpx.Response:
     )
 
 
-def test_cors_preflight_allows_the_sdk_routes_and_the_upload_put(cors_server: str) -> None:
-    for method, path in (
-        ("POST", "/start_session"),
-        ("POST", "/sessions/s/transport/webrtc/connections"),
-        ("PUT", "/sessions/s/transport/webrtc/connections/1/sdp_params"),
-        ("GET", "/sessions/s/transport/webrtc/sdp_params"),
-        ("DELETE", "/sessions/s"),
-        ("PUT", "/uploads/abc"),
-    ):
-        r = preflight(cors_server + path, method, APP)
-        assert r.status_code == 200, (path, r.text)
-        assert r.headers["access-control-allow-origin"] == APP
-        assert method in r.headers["access-control-allow-methods"]
-        allowed = r.headers["access-control-allow-headers"].lower()
-        for header in BROWSER_HEADERS.split(", "):
-            assert header in allowed, (path, header)
+def assert_allowed(r: httpx.Response, origin: str, method: str, what: object) -> None:
+    assert r.status_code == 200, (what, r.text)
+    assert r.headers["access-control-allow-origin"] in (origin, "*"), (what, r.headers)
+    assert method in r.headers["access-control-allow-methods"], what
+    allowed = r.headers["access-control-allow-headers"].lower()
+    for header in BROWSER_HEADERS.split(", "):
+        assert header in allowed, (what, header)
+    assert "reactor-api-key" not in allowed, what
+    assert "access-control-allow-credentials" not in r.headers, what
 
 
-def test_cors_answers_carry_the_origin_and_other_origins_are_refused(cors_server: str) -> None:
-    r = httpx.get(cors_server + "/health", headers={"Origin": APP})
-    assert r.headers["access-control-allow-origin"] == APP
-    assert preflight(cors_server + "/start_session", "POST", OTHER).status_code == 400
-    assert (
-        "access-control-allow-origin"
-        not in httpx.get(cors_server + "/health", headers={"Origin": OTHER}).headers
-    )
+def assert_refused(r: httpx.Response, what: object) -> None:
+    assert r.status_code == 400, (what, r.text)
+    assert "access-control-allow-origin" not in r.headers, (what, r.headers)
 
 
-def test_no_cors_unless_configured(probe_server: str) -> None:
-    r = httpx.get(probe_server + "/health", headers={"Origin": APP})
-    assert "access-control-allow-origin" not in r.headers
+def test_default_loopback_origins_on_any_port_may_call_every_route(default_server: str) -> None:
+    for origin in (loopback_origin(), f"http://localhost:{free_port('127.0.0.1')}", "http://[::1]:3000"):
+        for method, path in LOCAL_PLANE + BEARER_ROUTES:
+            assert_allowed(preflight(default_server + path, method, origin), origin, method, (origin, path))
+        # A simple (non-preflighted) answer is readable by that page.
+        r = httpx.get(default_server + "/health", headers={"Origin": origin})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == origin, r.headers
+        assert "access-control-allow-credentials" not in r.headers
+
+
+def test_default_other_origins_are_refused_on_the_local_plane_only(default_server: str) -> None:
+    for origin in (OTHER, "http://192.0.2.2:5173", "http://localhost.evil.example", "null"):
+        for method, path in LOCAL_PLANE:
+            assert_refused(preflight(default_server + path, method, origin), (origin, path))
+        r = httpx.get(default_server + "/health", headers={"Origin": origin})
+        assert "access-control-allow-origin" not in r.headers, (origin, r.headers)
+        # The bearer routes (a token or an unguessable id is the credential) answer any page.
+        for method, path in BEARER_ROUTES:
+            assert_allowed(preflight(default_server + path, method, origin), origin, method, (origin, path))
+        r = httpx.get(default_server + "/sessions/nope", headers={"Origin": origin})  # no token: 401
+        assert r.status_code == 401 and r.headers["access-control-allow-origin"] == "*", r.headers
+        assert "retry-after" in r.headers["access-control-expose-headers"].lower()
+
+
+def test_the_api_key_header_is_never_allowed(default_server: str) -> None:
+    for path in ("/tokens", "/sessions"):
+        r = httpx.options(
+            default_server + path,
+            headers={
+                "Origin": loopback_origin(),
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type, reactor-api-key",
+            },
+        )
+        # A failed preflight (any non-2xx) stops the browser before it sends the key.
+        assert r.status_code == 400 and "headers" in r.text, (path, r.text)
+
+
+def test_cors_origin_narrows_the_local_plane(narrowed_server: str) -> None:
+    for method, path in LOCAL_PLANE:
+        assert_allowed(preflight(narrowed_server + path, method, APP), APP, method, path)
+        assert_refused(preflight(narrowed_server + path, method, loopback_origin()), path)
+        assert_refused(preflight(narrowed_server + path, method, OTHER), path)
+    assert httpx.get(narrowed_server + "/health", headers={"Origin": APP}).headers["access-control-allow-origin"] == APP
+    assert "access-control-allow-origin" not in httpx.get(
+        narrowed_server + "/health", headers={"Origin": loopback_origin()}
+    ).headers
+    for method, path in BEARER_ROUTES:
+        assert_allowed(preflight(narrowed_server + path, method, OTHER), OTHER, method, path)
 
 
 def test_playground_is_served_at_the_root(probe_server: str) -> None:

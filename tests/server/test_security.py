@@ -1,5 +1,5 @@
 """Hardening of the embedded server: the ``/tokens`` rate limit, the warning when local mode is
-exposed beyond loopback, and CORS limited to the configured origins."""
+exposed beyond loopback, and CORS by plane (``Settings.cors_origins``)."""
 
 from __future__ import annotations
 
@@ -155,9 +155,9 @@ def preflight(client: TestClient, path: str, origin: str, method: str = "POST") 
     )
 
 
-def test_cors_allows_only_the_configured_origins(tmp_path: Path) -> None:
+def test_cors_origin_narrows_the_local_plane_to_the_configured_origins(tmp_path: Path) -> None:
     with TestClient(app_with(tmp_path, cors_origins=(ALLOWED,))) as client:
-        for path, method in (("/sessions", "POST"), ("/tokens", "POST"), ("/uploads/abc", "PUT")):
+        for path, method in (("/start_session", "POST"), ("/session", "GET"), ("/tokens", "POST")):
             ok = preflight(client, path, ALLOWED, method)
             assert ok.status_code == 200, (path, ok.text)
             assert ok.headers["access-control-allow-origin"] == ALLOWED
@@ -165,10 +165,12 @@ def test_cors_allows_only_the_configured_origins(tmp_path: Path) -> None:
             allowed_headers = ok.headers["access-control-allow-headers"].lower()
             for header in CORS_HEADERS:
                 assert header.lower() in allowed_headers
+            assert "reactor-api-key" not in allowed_headers
             assert "access-control-allow-credentials" not in ok.headers
-            bad = preflight(client, path, "https://evil.example", method)
-            assert bad.status_code == 400
-            assert "access-control-allow-origin" not in bad.headers
+            for other in ("https://evil.example", "http://127.0.0.1:5173"):  # loopback too: replaced
+                bad = preflight(client, path, other, method)
+                assert bad.status_code == 400
+                assert "access-control-allow-origin" not in bad.headers
         # Simple requests: the allowed origin may read the answer, another may not.
         assert (
             client.get("/health", headers={"Origin": ALLOWED}).headers["access-control-allow-origin"]
@@ -183,14 +185,38 @@ def test_cors_allows_only_the_configured_origins(tmp_path: Path) -> None:
             .headers.get("access-control-expose-headers", "")
             .lower()
         )
+        # The bearer routes answer every origin, whatever the local plane allows.
+        for path, method in (("/sessions", "POST"), ("/sessions/abc", "DELETE"), ("/uploads/abc", "PUT")):
+            r = preflight(client, path, "https://evil.example", method)
+            assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*", (path, r.text)
+            assert "access-control-allow-credentials" not in r.headers
 
 
-def test_no_cors_unless_configured(tmp_path: Path) -> None:
+def test_by_default_loopback_pages_on_any_port_may_call_the_local_plane(tmp_path: Path) -> None:
     with TestClient(app_with(tmp_path)) as client:
-        r = preflight(client, "/sessions", ALLOWED)
-        assert "access-control-allow-origin" not in r.headers
-        assert r.status_code in (404, 405)
-        assert "access-control-allow-origin" not in client.get("/health", headers={"Origin": ALLOWED}).headers
+        for origin in (
+            "http://127.0.0.1:5173",
+            "http://localhost:41234",
+            "https://127.8.9.10",
+            "http://[::1]:3000",
+        ):
+            r = preflight(client, "/start_session", origin)
+            assert r.status_code == 200 and r.headers["access-control-allow-origin"] == origin, (
+                origin,
+                r.text,
+            )
+            assert (
+                client.get("/health", headers={"Origin": origin}).headers["access-control-allow-origin"]
+                == origin
+            )
+        for origin in (ALLOWED, "http://localhost.evil.example", "http://192.0.2.2:8080", "null"):
+            r = preflight(client, "/start_session", origin)
+            assert r.status_code == 400 and "access-control-allow-origin" not in r.headers, origin
+            assert (
+                "access-control-allow-origin" not in client.get("/health", headers={"Origin": origin}).headers
+            )
+            r = preflight(client, "/sessions", origin)
+            assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*", origin
 
 
 def test_cors_wildcard_allows_any_origin_without_credentials(tmp_path: Path) -> None:

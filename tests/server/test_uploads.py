@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -272,3 +273,38 @@ async def test_typed_file_argument_is_validated_in_wire_form(server_factory) -> 
             not_a_ref = await c.request(Channel.DATA, Command("set_image", {"image": "pic.png"}), "data_4")
             assert isinstance(not_a_ref.payload, ErrorMessage) and not_a_ref.payload.code == "invalid_command"
             assert not [e for e in c.others if is_error("unresolved_upload")(e)]
+
+
+# -- errors never show the server's file system paths ---------------------------------------------
+
+
+async def test_a_model_error_about_an_upload_names_the_file_not_the_server_path(
+    server_factory, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    uploads = tmp_path / "upload-root"
+    extra = ["--upload-dir", str(uploads)]
+    with server_factory(model="world", width=320, height=180, fps=10, extra=extra) as server:
+        async with raw_client(server.url) as c:
+            await ping(c)
+            ref = await upload(c.http, c.session_id, "holiday.png", b"this is not an image at all")
+            reply = await c.request(Channel.DATA, Command("set_image", {}, {"image": ref}), "data_1")
+            assert isinstance(reply.payload, ErrorMessage), reply
+            assert reply.payload.code == "invalid_image", reply.payload
+            # Pillow's message quotes the file it opened: the client sees its own file name instead.
+            assert "holiday.png" in reply.payload.message, reply.payload.message
+            assert str(tmp_path) not in reply.payload.message, reply.payload.message
+            assert "<uploads>" not in reply.payload.message, reply.payload.message
+
+
+def test_an_upload_that_cannot_be_stored_does_not_name_the_server_path(server_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    not_a_folder = tmp_path / "a-file"
+    not_a_folder.write_text("the upload root cannot be created under a file")
+    extra = ["--upload-dir", str(not_a_folder / "uploads")]
+    with server_factory(model="echo", width=None, height=None, fps=None, extra=extra) as server:
+        with httpx.Client(base_url=server.url, headers=HEADERS, timeout=10) as http:
+            sid = http.post("/start_session", json={}).json()["session_id"]
+            target = slot(http, sid, "notes.txt", 2)
+            assert str(tmp_path) not in json.dumps(target), target
+            r = httpx.put(target["presigned_url"], content=b"hi")
+            assert r.status_code >= 500, r.text
+            assert str(tmp_path) not in r.text and "a-file" not in r.text, r.text

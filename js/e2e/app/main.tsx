@@ -16,6 +16,7 @@ import {
 } from "@reactor-team/js-sdk";
 import { Reactor as CoreReactor } from "@reactor-team/js-sdk/core";
 
+import { syntheticCamera, useSyntheticGetUserMedia } from "./camera.js";
 import { decodeProbe, regionStats, sampleProbe, sleep, waitProbe } from "./probe.js";
 
 interface Args {
@@ -167,7 +168,7 @@ async function coreUpload({ apiUrl }: Args): Promise<Record<string, unknown>> {
   return facts;
 }
 
-// -- core, webcam model: the fake camera reaches the model ---------------------------------------
+// -- core, webcam model: a synthetic camera (canvas.captureStream) reaches the model --------------
 
 async function coreWebcam({ apiUrl }: Args): Promise<Record<string, unknown>> {
   const facts: Record<string, unknown> = {};
@@ -186,8 +187,8 @@ async function coreWebcam({ apiUrl }: Args): Promise<Record<string, unknown>> {
   } catch (e) {
     facts["wrongName"] = `${(e as Error).name}: ${(e as Error).message}`;
   }
-  const camera = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
-  await reactor.publishTrack("webcam", camera.getVideoTracks()[0]!);
+  const camera = syntheticCamera(640, 480);
+  await reactor.publishTrack("webcam", camera.track);
   let after = regionStats(video, 0.2, 0.2, 0.8, 0.8);
   const end = performance.now() + 10_000;
   while (performance.now() < end && after.rgSpread < 4) {
@@ -201,7 +202,7 @@ async function coreWebcam({ apiUrl }: Args): Promise<Record<string, unknown>> {
   await sleep(1500);
   facts["afterReconnect"] = regionStats(video, 0.2, 0.2, 0.8, 0.8);
   await reactor.disconnect();
-  camera.getTracks().forEach((t) => t.stop());
+  camera.stop();
   return facts;
 }
 
@@ -272,9 +273,15 @@ function Reporter() {
 }
 
 let root: Root | undefined;
+let restoreGetUserMedia: (() => void) | undefined;
 
-function mountReact({ apiUrl, model = "probe", webcam = false }: Args & { model?: string; webcam?: boolean }): void {
-  root?.unmount();
+/**
+ * `webcam`: mount `<WebcamStream>`, whose getUserMedia answers with a synthetic camera, or with
+ * `"device"` the browser's own (the one scenario that runs with a camera permission granted).
+ */
+function mountReact({ apiUrl, model = "probe", webcam = false }: Args & { model?: string; webcam?: boolean | "device" }): void {
+  unmountReact();
+  if (webcam === true) restoreGetUserMedia = useSyntheticGetUserMedia();
   const host = document.getElementById("root")!;
   root = createRoot(host);
   root.render(
@@ -285,7 +292,7 @@ function mountReact({ apiUrl, model = "probe", webcam = false }: Args & { model?
       <SessionButtons />
       <AutoReconnect />
       <Reporter />
-      {webcam ? <WebcamStream track="webcam" className="webcam" /> : null}
+      {webcam !== false ? <WebcamStream track="webcam" className="webcam" /> : null}
     </ReactorProvider>,
   );
 }
@@ -293,6 +300,8 @@ function mountReact({ apiUrl, model = "probe", webcam = false }: Args & { model?
 function unmountReact(): void {
   root?.unmount();
   root = undefined;
+  restoreGetUserMedia?.();
+  restoreGetUserMedia = undefined;
 }
 
 function reactVideo(): HTMLVideoElement | null {

@@ -34,7 +34,7 @@ from openreactor.cluster.keys import RedisKeyLookup
 from openreactor.cluster.node import CLUSTER_SECRET_NAME
 from openreactor.cluster.store import ClusterStore, SessionRecord
 from openreactor.http import openapi, routes_cloud, routes_metrics, routes_signalling, routes_uploads
-from openreactor.http.app import _middleware
+from openreactor.http.app import cors_middleware
 from openreactor.http.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
 from openreactor.metrics import ServerMetrics
 from openreactor.registry import SessionBusyError, UnknownModelError
@@ -260,7 +260,7 @@ def create_coordinator_app(settings: Settings) -> Starlette:
             *openapi.routes,
             *(routes_metrics.routes if settings.metrics else []),
         ],
-        middleware=_middleware(settings),
+        middleware=cors_middleware(settings),
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

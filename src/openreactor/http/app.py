@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openreactor.auth.access import CloudAuth
 from openreactor.http import (
@@ -30,8 +32,9 @@ from openreactor.models.loader import load_model, resolve_model_class
 from openreactor.registry import LocalRegistry
 from openreactor.sessions.session import EndReason
 from openreactor.settings import Settings
+from openreactor.transport.ice_diagnosis import host_addresses_notice
 from openreactor.workers.pool import WorkerRegistry
-from reactor_rtc import set_host_addresses
+from reactor_rtc import host_addresses, set_host_addresses
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +49,47 @@ CORS_HEADERS = [
 """What browsers may send cross-origin (PROTOCOL.md §2.1), the raw upload ``PUT`` included. Not
 ``Reactor-API-Key``: keys belong on an app server (docs/browser-auth.md), never in a browser."""
 
+LOOPBACK_ORIGINS = r"https?://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?"
+"""Origins of pages served from this machine, on any port: ``http(s)://localhost``,
+``127.0.0.0/8`` and ``[::1]`` (an app's dev server next to the model server)."""
 
-def _middleware(settings: Settings) -> list[Middleware]:
-    if not settings.cors_origins:
-        return []
-    return [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=CORS_METHODS,
-            allow_headers=CORS_HEADERS,
-            expose_headers=["Retry-After"],
-            max_age=600,
-        )
-    ]
+
+def is_bearer_path(path: str) -> bool:
+    """The routes of ``/sessions`` and ``/uploads/…``: a bearer token (cloud sessions) or an
+    unguessable id (the session's or the upload's) is their credential, never the page's origin."""
+    return path == "/sessions" or path.startswith(("/sessions/", "/uploads/"))
+
+
+class PlaneCors:
+    """CORS by plane (the rule is in ``Settings.cors_origins``), with Starlette's ``CORSMiddleware``
+    doing the work: one instance answers every origin on the bearer routes, the other the local
+    plane's allowed origins. Neither allows credentials: no cookie ever authorises a call."""
+
+    def __init__(self, app: ASGIApp, local_origins: Sequence[str] = ()) -> None:
+        common: dict[str, Any] = {
+            "allow_methods": CORS_METHODS,
+            "allow_headers": CORS_HEADERS,
+            "expose_headers": ["Retry-After"],
+            # Answer Chromium's Private Network Access preflight too: the origin rule is the whole rule.
+            "allow_private_network": True,
+            "max_age": 600,
+        }
+        self.bearer = CORSMiddleware(app, allow_origins=["*"], **common)
+        if local_origins:
+            self.local = CORSMiddleware(app, allow_origins=list(local_origins), **common)
+        else:
+            self.local = CORSMiddleware(app, allow_origin_regex=LOOPBACK_ORIGINS, **common)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_bearer_path(scope["path"]):
+            await self.bearer(scope, receive, send)
+        else:
+            await self.local(scope, receive, send)
+
+
+def cors_middleware(settings: Settings) -> list[Middleware]:
+    """The CORS layer of the embedded server and the coordinator (see ``Settings.cors_origins``)."""
+    return [Middleware(PlaneCors, local_origins=tuple(settings.cors_origins))]
 
 
 def is_loopback(host: str) -> bool:
@@ -92,8 +122,8 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if settings.ice_host_addresses is not None:
-            set_host_addresses(settings.ice_host_addresses)
+        set_host_addresses(settings.ice_host_addresses)
+        log.log(*host_addresses_notice(host_addresses(), settings.ice_host_addresses is not None))
         registry: LocalRegistry | WorkerRegistry
         if settings.workers > 0:
             # The worker processes load the model; this process needs only its class (name, version).
@@ -133,7 +163,7 @@ def create_app(settings: Settings, model: Model | None = None) -> Starlette:
             *(routes_metrics.routes if settings.metrics else []),
             *(routes_playground.routes if settings.playground else []),
         ],
-        middleware=_middleware(settings),
+        middleware=cors_middleware(settings),
         lifespan=lifespan,
         exception_handlers={
             ApiError: handle_api_error,

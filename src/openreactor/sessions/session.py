@@ -250,6 +250,7 @@ class Session:
 
     def _fail(self, code: str, message: str, reason: EndReason) -> None:
         """Tell every client what went wrong (an error on ``data``), then end the session."""
+        message = self.uploads.redact(message)
         for link in list(self.links.values()):
             link.send(Envelope.notification(Channel.DATA, ErrorMessage(code, message)))
         self.end(reason)
@@ -408,7 +409,7 @@ class Session:
             link.send(request.reply(payload))
 
     def _refuse(self, link: ClientLink, request: Envelope, code: str, message: str) -> None:
-        error = ErrorMessage(code, message)
+        error = ErrorMessage(code, self.uploads.redact(message))
         if request.kind is Kind.REQUEST:
             link.send(request.reply(error))
         else:

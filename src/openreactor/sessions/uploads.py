@@ -172,6 +172,14 @@ class UploadStore:
         self._expire()
         return self._slots.get(upload_id)
 
+    def redact(self, text: str) -> str:
+        """``text`` (an error for a client) without this server's file system paths: a stored
+        file's path becomes the name its client gave it, anything else under the session's folder
+        ``<uploads>/...``. Model errors quote paths (Pillow: "cannot identify image file '/tmp/...'")."""
+        for slot in self._slots.values():
+            text = text.replace(str(slot.path), slot.name)
+        return text.replace(str(self.folder), "<uploads>")
+
     def _expire(self) -> None:
         horizon = self._loop.time() - self.slot_ttl_s
         for slot in list(self._slots.values()):

@@ -32,12 +32,21 @@ from openreactor.logs import log_context
 from openreactor.sessions.session import Session
 from openreactor.settings import Settings
 from openreactor.transport.channel_pump import ChannelPump
+from openreactor.transport.ice_diagnosis import DIAGNOSIS_DELAY_S, loopback_dead_end
+from openreactor.transport.mdns import defer_mdns_candidates
 from openreactor.transport.public_address import add_public_candidates
 from openreactor.transport.video_encoder import EncoderSettings
 from openreactor.transport.video_in import drain_input_track
 from openreactor.transport.video_out import ModelVideoTrack
 from reactor_protocol.messages import Envelope, WireVersion
-from reactor_rtc import parse_candidate, ufrag_of_candidate, ufrag_of_sdp
+from reactor_rtc import (
+    IceCandidate,
+    describe_candidate,
+    parse_candidate,
+    sdp_candidates,
+    ufrag_of_candidate,
+    ufrag_of_sdp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +154,16 @@ def _forward_bandwidth_estimates(sender: RTCRtpSender, track: ModelVideoTrack) -
     sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
 
 
+def _candidate_pairs(pc: RTCPeerConnection) -> int:
+    """How many candidate pairs aioice has to check; 0 also when aiortc's internals have moved
+    (then the candidates alone decide)."""
+    try:
+        transports = pc._RTCPeerConnection__iceTransports  # type: ignore[attr-defined]
+        return sum(len(t._connection._check_list) for t in transports)
+    except AttributeError:
+        return 0
+
+
 def _vp8_preferences() -> list[Any]:
     caps = RTCRtpSender.getCapabilities("video").codecs
     return [c for c in caps if c.mimeType.lower() in ("video/vp8", "video/rtx")]
@@ -171,6 +190,9 @@ class Peer:
         self.offer_ufrag: str | None = None
         self._early: list[tuple[str, str | None, int | None]] = []
         self._negotiation_timer: asyncio.TimerHandle | None = None
+        self._diagnosis_timer: asyncio.TimerHandle | None = None
+        self._remote_candidates: list[IceCandidate] = []
+        """What the client offered for the current offer (in its SDP and trickled), for diagnosis."""
         self._lock = asyncio.Lock()
         self._loop = asyncio.get_running_loop()
         self._connected_at: float = self._loop.time()
@@ -234,6 +256,9 @@ class Peer:
                 self._early.append((line, mid, index))
 
     def _spawn_add(self, line: str, mid: str | None, index: int | None) -> None:
+        seen = describe_candidate(line if "candidate:" in line else f"candidate:{line}")
+        if seen is not None and seen not in self._remote_candidates:
+            self._remote_candidates.append(seen)
         candidate = parse_candidate(line, mid, index)
         if candidate is None or self.pc is None:
             return
@@ -246,6 +271,12 @@ class Peer:
                 log.debug("candidate dropped: %s", exc)
 
         self._spawn(add())
+
+    async def _end_of_candidates(self, pc: RTCPeerConnection) -> None:
+        try:
+            await pc.addIceCandidate(None)
+        except Exception as exc:  # like a bad candidate: never fatal
+            log.debug("end of candidates not applied: %s", exc)
 
     async def apply_offer(self, sdp: str, mapping: list[TrackMapping]) -> str:
         """Build the answer for a (re-)offer; replaces any previous peer connection."""
@@ -267,6 +298,7 @@ class Peer:
             await self._teardown()
             self.answer = None
             self.offer_ufrag = ufrag_of_sdp(sdp)
+            self._remote_candidates = sdp_candidates(sdp)
             self.negotiations += 1
             pc = RTCPeerConnection(_rtc_configuration(server_ice_servers(self.settings, self.session.id)))
             _PEER_CONNECTIONS.add(pc)
@@ -276,9 +308,10 @@ class Peer:
             pc.on("datachannel", self._on_datachannel_for(pump))
             pc.on("connectionstatechange", lambda: self._on_state(pc))
             pc.on("track", lambda track: self._on_track(pc, track))
+            deferred = defer_mdns_candidates(sdp)  # resolving them must not delay the answer
             try:
                 self._prepare_transceivers(pc, parsed, mapping, offered_at)
-                await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+                await pc.setRemoteDescription(RTCSessionDescription(sdp=deferred.sdp, type="offer"))
                 await pc.setLocalDescription(await pc.createAnswer())
             except OfferError:
                 await self._teardown()
@@ -293,10 +326,17 @@ class Peer:
                     self._spawn_add(line, mid, index)
                 else:
                     self._early.append((line, mid, index))
+            for line, mid, index in deferred.candidates:
+                self._spawn_add(line, mid, index)
+            if deferred.end_of_candidates:
+                self._spawn(self._end_of_candidates(pc))  # after the adds above, which it waits for
             self.answer = add_public_candidates(pc.localDescription.sdp, self.settings.ice_public_addresses)
             self.session.attach(self)
             self._negotiation_timer = self._loop.call_later(
                 self.settings.negotiation_timeout_s, self._negotiation_expired, pc
+            )
+            self._diagnosis_timer = self._loop.call_later(
+                DIAGNOSIS_DELAY_S, self._diagnose, pc, sdp_candidates(self.answer)
             )
             return self.answer
 
@@ -406,12 +446,22 @@ class Peer:
         state = pc.connectionState
         log.info("connection %s: %s", self._cid, state)
         if state == "connected":
-            if self._negotiation_timer is not None:
-                self._negotiation_timer.cancel()
-                self._negotiation_timer = None
+            for timer in (self._negotiation_timer, self._diagnosis_timer):
+                if timer is not None:
+                    timer.cancel()
+            self._negotiation_timer = self._diagnosis_timer = None
         elif state in ("failed", "closed"):
             self.session.detach(self)
             self._spawn(self._teardown_if_current(pc))
+
+    def _diagnose(self, pc: RTCPeerConnection, local: list[IceCandidate]) -> None:
+        """Not connected a while after the answer: say so once if the cause is a known dead end."""
+        self._diagnosis_timer = None
+        if pc is not self.pc or pc.connectionState in ("connected", "closed") or _candidate_pairs(pc):
+            return  # a pair to check (a peer-reflexive one, say, from a client's unsignalled socket)
+        why = loopback_dead_end(local, self._remote_candidates)
+        if why is not None:
+            log.warning("connection %s is not connecting: %s", self._cid, why)
 
     def _negotiation_expired(self, pc: RTCPeerConnection) -> None:
         if pc is self.pc and pc.connectionState != "connected":
@@ -434,6 +484,9 @@ class Peer:
         if self._negotiation_timer is not None:
             self._negotiation_timer.cancel()
             self._negotiation_timer = None
+        if self._diagnosis_timer is not None:
+            self._diagnosis_timer.cancel()
+            self._diagnosis_timer = None
         pc, self.pc = self.pc, None
         self.pump = None
         for track in self.tracks.values():

@@ -211,8 +211,7 @@ async def upload_bytes(request: Request) -> Response:
 def create_worker_app(settings: Settings, model: Model | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if settings.ice_host_addresses is not None:
-            set_host_addresses(settings.ice_host_addresses)
+        set_host_addresses(settings.ice_host_addresses)
         loaded = model if model is not None else load_model(settings.model, settings.model_options())
         process_memory.set_baseline()  # the memory limit counts from here: model loaded, no session
         state = WorkerState(loaded, settings)
