@@ -1,17 +1,41 @@
 #!/usr/bin/env bash
-# Install, start the server with the default `world` model on port 8080, and show its video:
-#  - open http://127.0.0.1:8080/ in a browser for the playground (live video, prompt, upload, webcam);
-#  - meanwhile our Python SDK connects too and saves the newest frame to ./openreactor-frame.png
+# Install what running needs (once), start the server with the default `world` model on
+# 127.0.0.1:8080 and show its video:
+#  - open http://127.0.0.1:8080/ in a browser on this machine for the playground (live video,
+#    prompt, uploads, webcam);
+#  - meanwhile our Python SDK joins too and saves the newest frame to ./openreactor-frame.png
 #    once a second (handy on a machine without a screen).
-# Ctrl-C stops both. MODEL=probe bash scripts/demo.sh serves another built-in.
+# Ctrl-C stops both. MODEL=probe serves another built-in; PORT=8081 another port; the rest of the
+# arguments go to examples/watch.py (e.g. --seconds 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+bash scripts/install_run.sh
 MODEL=${MODEL:-world}
-# Default ICE addresses (every interface but loopback), so a browser on this machine or the LAN connects.
-.venv/bin/openreactor serve --model "$MODEL" --host 0.0.0.0 --port 8080 --log-level warning &
+PORT=${PORT:-8080}
+URL="http://127.0.0.1:$PORT"
+
+# A busy port would let us stream from whatever else answers there: refuse up front.
+if ! .venv/bin/python -c 'import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError as exc:
+    sys.exit(f"port {sys.argv[1]} on 127.0.0.1 is busy ({exc.strerror}): stop what runs there, or PORT=8081 bash scripts/demo.sh")' "$PORT"; then
+    exit 1
+fi
+
+# HTTP on loopback only; ICE offers this machine's network interfaces (the default), which a
+# browser on this machine can use (browsers ignore loopback ICE candidates).
+.venv/bin/openreactor serve --model "$MODEL" --host 127.0.0.1 --port "$PORT" --log-level warning &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
-for _ in $(seq 100); do curl -sf http://127.0.0.1:8080/health >/dev/null && break; sleep 0.2; done
-echo "playground: http://127.0.0.1:8080/"
-.venv/bin/python examples/watch.py --model "$MODEL" --url http://127.0.0.1:8080 --out openreactor-frame.png "$@"
+until .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=1)' "$URL" 2>/dev/null; do
+    if ! kill -0 "$SERVER" 2>/dev/null; then
+        wait "$SERVER" && status=0 || status=$?
+        echo "demo.sh: the server exited ($status) before it was ready; see its messages above" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+echo "playground: $URL/"
+.venv/bin/python examples/watch.py --model "$MODEL" --url "$URL" --out openreactor-frame.png "$@"

@@ -9,15 +9,12 @@ each a process of its own with its log in the test's tmp dir. Keys are made in R
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,28 +22,14 @@ from typing import Any
 import httpx
 
 from conftest import REPO, free_port, server_env, skip_unless_ci
+from processes import die_with_parent
+from waiting import wait_until
 
 HOST = "127.0.0.1"
 API = {"Reactor-API-Version": "1", "Reactor-API-Accept-Version": "1"}
 SESSION_BODY = {"model": {"name": "probe"}, "client_info": {"sdk_type": "python", "sdk_version": "test"}}
-
-
-def die_with_parent() -> None:
-    """In the child before exec: SIGKILL it if the test process dies without its teardown."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(httpx.HTTPError, OSError):
-            value = check()
-            if value:
-                return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+STARTING = (httpx.HTTPError, OSError)
+"""What a process that is still starting (or restarting) answers: ``wait_until(..., ignoring=STARTING)``."""
 
 
 @dataclass
@@ -94,13 +77,12 @@ class Cluster:
             # A session (process group) of its own: a test can kill a node with all its worker
             # processes at once, as when its machine dies.
             process = subprocess.Popen(
-                args,
+                die_with_parent(args),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=REPO,
                 env=server_env(),
                 start_new_session=True,
-                preexec_fn=die_with_parent,
             )
         return Proc(name, process, log_path, url)
 
@@ -123,7 +105,7 @@ class Cluster:
             socket.create_connection((HOST, self.redis_port), timeout=1).close()
             return True
 
-        wait_for(up, 10, "redis-server")
+        wait_until(up, ignoring=STARTING, what="redis-server")
 
     def start_worker(
         self, worker_id: str, *, workers: int = 1, model: str = "probe", extra: list[str] | None = None
@@ -148,7 +130,13 @@ class Cluster:
         ]  # fmt: skip
         proc = self._spawn(f"coordinator-{len(self.coordinators)}", args, f"http://{HOST}:{port}")
         self.coordinators.append(proc)
-        wait_for(lambda: httpx.get(f"{proc.url}/health", timeout=1).status_code == 200, 30, "coordinator")
+        wait_until(
+            lambda: httpx.get(f"{proc.url}/health", timeout=1).status_code == 200,
+            timeout=60,
+            interval=0.1,
+            ignoring=STARTING,
+            what="the coordinator's /health",
+        )
         return proc
 
     def health(self, coordinator: int = 0) -> dict[str, Any]:
@@ -165,7 +153,7 @@ class Cluster:
             alive = {w["worker_id"] for w in self.health()["workers"] if w["alive"] and not w["draining"]}
             return set(worker_ids) <= alive
 
-        wait_for(ready, timeout, f"workers {worker_ids}", interval=0.25)
+        wait_until(ready, timeout=timeout, interval=0.25, ignoring=STARTING, what=f"workers {worker_ids}")
 
     def create_key(self, name: str = "test") -> tuple[str, str]:
         out = subprocess.run(

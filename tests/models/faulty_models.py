@@ -6,6 +6,7 @@ folder on the server subprocess's ``PYTHONPATH``.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from typing import Literal
@@ -38,6 +39,8 @@ class HangOnCommand(Model):
         self.mode = mode
 
     def next_frame(self, ctx: ModelContext) -> Frame:
+        if self.mode is not None:  # for a test waiting until the hang is under way (in the server log)
+            print(f"HangOnCommand: next_frame hangs ({self.mode})", file=sys.stderr, flush=True)
         if self.mode == "sleep":
             time.sleep(10**6)
         elif self.mode == "spin":

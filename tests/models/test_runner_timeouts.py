@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
@@ -13,6 +12,7 @@ import pytest
 from openreactor import CommandError, Frame, Model, ModelContext, command
 from openreactor.models.frame_slot import FrameSlot
 from openreactor.models.runner import ModelRunner, ModelTimeoutError
+from waiting import eventually
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -28,6 +28,8 @@ class Faulty(Model):
         self.hang_in_start = hang_in_start
         self.ended = 0
         self.raise_timeout = False
+        self.napping = threading.Event()
+        self.release = threading.Event()
 
     def on_session_start(self, ctx: ModelContext) -> None:
         if self.hang_in_start:
@@ -41,8 +43,10 @@ class Faulty(Model):
         spin()
 
     @command
-    def nap(self, seconds: float) -> None:
-        time.sleep(seconds)
+    def nap(self) -> None:
+        """Slow, but within the deadline: returns once the test releases it."""
+        self.napping.set()
+        self.release.wait(60)
 
     @command
     def time_out(self) -> None:
@@ -64,7 +68,7 @@ def model_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("model-")]
 
 
-def runner_for(model: Model) -> tuple[ModelRunner, list[BaseException]]:
+def runner_for(model: Model, limit_s: float = LIMIT_S) -> tuple[ModelRunner, list[BaseException]]:
     crashes: list[BaseException] = []
     runner = ModelRunner(
         model,
@@ -72,39 +76,33 @@ def runner_for(model: Model) -> tuple[ModelRunner, list[BaseException]]:
         session_id="s",
         on_message=lambda m: None,
         on_crash=crashes.append,
-        step_timeout_s=LIMIT_S,
+        step_timeout_s=limit_s,
     )
     return runner, crashes
-
-
-async def eventually(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_hanging_command_times_out_and_its_thread_is_interrupted() -> None:
     model = Faulty()
     runner, crashes = runner_for(model)
     runner.start()
-    await asyncio.sleep(0.2)
+    await eventually(lambda: runner.frames_generated, what="a first frame")
     started = time.monotonic()
     with pytest.raises(CommandError) as info:
         await runner.enqueue("hang", {})
     assert info.value.code == "model_timeout" and "command hang" in info.value.message
-    assert LIMIT_S <= time.monotonic() - started < LIMIT_S + 1
-    await eventually(lambda: bool(crashes))
+    assert time.monotonic() - started >= LIMIT_S, "the deadline did not pass early"
+    await eventually(lambda: crashes, what="the timeout reported as a crash")
     assert isinstance(crashes[0], ModelTimeoutError) and runner.stuck
     await runner.stop()
     assert model.ended == 0, "on_session_end is not called while the model is busy elsewhere"
-    await eventually(lambda: not model_threads())  # a Python loop takes the async exception
+    # A Python loop takes the asynchronous exception and its thread ends.
+    await eventually(lambda: not model_threads(), what="the abandoned thread to end")
 
 
 async def test_a_hang_in_on_session_start_times_out() -> None:
     runner, crashes = runner_for(Faulty(hang_in_start=True))
     runner.start()
-    await eventually(lambda: bool(crashes))
+    await eventually(lambda: crashes, what="the hang in on_session_start reported")
     assert "on_session_start" in str(crashes[0])
     await runner.stop()
 
@@ -113,20 +111,21 @@ async def test_the_models_own_timeout_error_is_a_crash_not_a_deadline() -> None:
     runner, crashes = runner_for(Faulty())
     runner.start()
     await runner.enqueue("time_out", {})
-    await eventually(lambda: bool(crashes))
+    await eventually(lambda: crashes, what="the model's own TimeoutError reported")
     assert type(crashes[0]) is TimeoutError and not runner.stuck
     await runner.stop()
 
 
 async def test_stop_waits_for_a_slow_call_within_the_deadline_then_ends_normally() -> None:
     model = Faulty()
-    runner, crashes = runner_for(model)
+    runner, crashes = runner_for(model, limit_s=60)
     runner.start()
-    await asyncio.sleep(0.2)
-    nap = runner.enqueue("nap", {"seconds": LIMIT_S / 2})
-    await asyncio.sleep(0.05)
+    await eventually(lambda: runner.frames_generated, what="a first frame")
+    nap = runner.enqueue("nap", {})
+    await eventually(lambda: model.napping.is_set(), what="the nap to begin")
+    nap.add_done_callback(lambda _: model.release.set())  # the session ended under it: let it return
     await runner.stop()
     assert model.ended == 1 and not runner.stuck and not crashes
     with pytest.raises(CommandError):
         await nap  # the session ended under it
-    await eventually(lambda: not model_threads())
+    await eventually(lambda: not model_threads(), what="the model thread to end")

@@ -48,6 +48,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.append(str(HERE.parent))  # tests/, for the waiting helper
+from waiting import eventually, wait_until  # noqa: E402
 
 MANIFEST = """\
 model:
@@ -194,13 +196,6 @@ async def drive(url: str, host: str, value: int, hold: float, result: dict[str, 
         with lock:
             return [(t, c, v) for t, c, v, _ in frames if c is not None and v is not None]
 
-    async def until(predicate: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what}: not within {timeout} s")
-            await asyncio.sleep(0.02)
-
     result["statuses"] = statuses
     result["errors"] = errors
     step = "connect"
@@ -211,7 +206,7 @@ async def drive(url: str, host: str, value: int, hold: float, result: dict[str, 
         result["capabilities"] = reactor.get_capabilities()
 
         step = "frames"
-        await until(lambda: len(decoded()) >= 30, 20, "30 decodable frames")
+        await eventually(lambda: len(decoded()) >= 30, what="30 decodable frames")
         result["frames_before_command"] = len(decoded())
 
         step = "send_command"
@@ -220,11 +215,11 @@ async def drive(url: str, host: str, value: int, hold: float, result: dict[str, 
         result["ack"] = {"returned": True, "reply": ack, "seconds": round(time.monotonic() - t_cmd, 4)}
 
         step = "value in frames"
-        await until(lambda: any(v == value for _, _, v in decoded()), 10, f"value {value} in a frame")
+        await eventually(lambda: any(v == value for _, _, v in decoded()), what=f"value {value} in a frame")
         first = next(t for t, _, v in decoded() if v == value)
         result["command_to_frame_s"] = round(first - (t_cmd - t0), 4)
         seen = len(decoded())
-        await until(lambda: len(decoded()) >= seen + 15, 10, "15 more frames after the value")
+        await eventually(lambda: len(decoded()) >= seen + 15, what="15 more frames after the value")
 
         if hold > 0:  # keep-alive: the runtime drops a connection that has not pinged for 20 s
             step = "hold"
@@ -340,16 +335,21 @@ def main() -> int:
         return 0
     report["runtime_pid"] = runtime.pid
     try:
-        deadline = time.monotonic() + 60
-        # /health answers 200 while the model still loads; wait for the model (session "ready").
-        while (
-            get_json(f"{url}/health", 1)[0] != 200
-            or (get_json(f"{url}/session", 1)[1] or {}).get("state") != "ready"
-        ):
-            if runtime.poll() is not None or time.monotonic() > deadline:
-                report["error"] = f"runtime not ready (exit status {runtime.poll()})"
-                return finish(report, runtime, log_path, sdk_log)
-            time.sleep(0.05)
+
+        def ready() -> bool:
+            # /health answers 200 while the model still loads; wait for the model (session "ready").
+            if runtime.poll() is not None:
+                raise RuntimeError(f"the runtime exited (status {runtime.returncode})")
+            return (
+                get_json(f"{url}/health", 1)[0] == 200
+                and (get_json(f"{url}/session", 1)[1] or {}).get("state") == "ready"
+            )
+
+        try:
+            wait_until(ready, timeout=90, what="the runtime's model to load")
+        except (AssertionError, RuntimeError) as exc:
+            report["error"] = f"runtime not ready: {exc}"
+            return finish(report, runtime, log_path, sdk_log)
         report["session_before"] = get_json(f"{url}/session")[1]
 
         asyncio.run(
@@ -357,13 +357,13 @@ def main() -> int:
         )
 
         # The runtime ends the session asynchronously after /stop_session; wait for "ready".
-        deadline = time.monotonic() + 10
-        while True:
+        def session_ended() -> bool:
             status, body = get_json(f"{url}/session")
             report["session_after"] = {"status": status, "body": body}
-            if (body or {}).get("state") == "ready" or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+            return (body or {}).get("state") == "ready"
+
+        with contextlib.suppress(AssertionError):  # the test asserts on report["session_after"]
+            wait_until(session_ended, interval=0.1, what="the runtime to end the session")
     except BaseException as exc:
         report["error"] = f"{type(exc).__name__}: {exc}"
     finally:

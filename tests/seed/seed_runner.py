@@ -3,7 +3,8 @@
 Run inside ``netns-run`` (see test_seed_snippets.py): servers bind 127.0.0.2 and both they and
 the SDK use ICE defaults, which in that namespace pick the veth's 127.0.0.2 — so the snippets
 need no networking arguments. Only the model name, the API key (from the environment, as the
-snippets read it) and timing (a sleep to let frames flow) are filled in around them.
+snippets read it) and what the run waits for (frames, replies, what a snippet printed: with
+``eventually`` from ``tests/waiting.py``) are filled in around them.
 
 Usage: seed_runner.py SNIPPETS_MD
 """
@@ -19,12 +20,14 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/, for the waiting helper
+from waiting import eventually, wait_until  # noqa: E402
 
 HOST = "127.0.0.2"
 
@@ -57,12 +60,14 @@ def start_server(model: str, port: int, state_dir: Path) -> subprocess.Popen[byt
     if model == "probe":
         args += ["--width", "640", "--height", "360"]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(150):
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://{HOST}:{port}/health", timeout=1).status_code == 200:
-                return process
-        time.sleep(0.1)
-    raise RuntimeError(f"{model} server did not start")
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"{model} server exited with status {process.returncode}")
+        return httpx.get(f"http://{HOST}:{port}/health", timeout=1).status_code == 200
+
+    wait_until(healthy, timeout=60, interval=0.1, ignoring=(httpx.HTTPError,), what=f"the {model} server")
+    return process
 
 
 def indent(code: str, level: int) -> str:
@@ -82,12 +87,15 @@ def scenario_source(name: str, snippet: str, model: str) -> str:
     if name == "P1":
         body = code + "obs['status_after'] = reactor.status.value\n"
     elif name == "P2":
-        body = new_reactor + code + "async with reactor:\n    await asyncio.sleep(2)\n"
+        body = (
+            new_reactor + code + "async with reactor:\n"
+            "    await eventually(lambda: printed().count('Frame: (') >= 20, what='20 frames printed')\n"
+        )
     elif name == "P3":
         body = (
             new_reactor + "got = []\nreactor.on_frame(got.append)\n"
             "def my_model(frame):\n    return float(frame.mean())\n"
-            "async with reactor:\n    while not got:\n        await asyncio.sleep(0.05)\n"
+            "async with reactor:\n    await eventually(lambda: got, what='a frame')\n"
             "frame = got[-1]\n" + code + "obs['result'] = result\nobs['shape'] = list(frame.shape)\n"
         )
     elif name == "P4":
@@ -95,7 +103,8 @@ def scenario_source(name: str, snippet: str, model: str) -> str:
             new_reactor
             + "replies = []\nreactor.on('message', replies.append)\n"
             + code
-            + "async with reactor:\n    await asyncio.sleep(1.5)\nobs['replies'] = replies\n"
+            + "async with reactor:\n    await eventually(lambda: replies, what='the reply to set_prompt')\n"
+            "obs['replies'] = replies\n"
         )
     elif name == "P5":
         body = (
@@ -109,9 +118,12 @@ def scenario_source(name: str, snippet: str, model: str) -> str:
         )
     elif name == "P6":
         body = (
-            new_reactor + code + "async with reactor:\n    await asyncio.sleep(0.5)\n"
+            new_reactor
+            + "frames = []\nreactor.on_frame(frames.append)\n"
+            + code
+            + "async with reactor:\n    await eventually(lambda: frames, what='a frame')\n"
             "    await reactor._link.pc.close()  # the transport dies under the client\n"
-            "    await asyncio.sleep(1)\n"
+            "    await eventually(lambda: 'Retrying in' in printed(), what='the error handler to print')\n"
         )
     elif name == "P7a":
         body = (
@@ -123,21 +135,29 @@ def scenario_source(name: str, snippet: str, model: str) -> str:
     elif name == "P7b":
         body = (
             new_reactor + "codes = []\nreactor.on_frame(lambda f: codes.append(f))\n"
-            "async with reactor:\n    sid = reactor.session_id\n    await asyncio.sleep(1)\n"
+            "async with reactor:\n    sid = reactor.session_id\n"
+            "    await eventually(lambda: codes, what='a frame')\n"
             + indent(code, 1)
             + "    obs['same_session'] = reactor.session_id == sid\n    obs['status'] = reactor.status.value\n"
-            "    n = len(codes)\n    await asyncio.sleep(1)\n    obs['frames_after_reconnect'] = len(codes) - n\n"
+            "    n = len(codes)\n"
+            "    await eventually(lambda: len(codes) - n >= 10, what='10 frames after the reconnect')\n"
+            "    obs['frames_after_reconnect'] = len(codes) - n\n"
         )
     elif name == "P8":
         body = (
-            new_reactor
-            + "frames = []\nreactor.on_frame(frames.append)\n"
+            new_reactor + "frames = []\nreactor.on_frame(frames.append)\n"
+            "statuses = []\nreactor.on_status(statuses.append)\n"
             + code
-            + "async with reactor:\n    sid = reactor.session_id\n    await asyncio.sleep(0.5)\n"
+            + "async with reactor:\n    sid = reactor.session_id\n"
+            "    await eventually(lambda: frames, what='a frame')\n"
+            "    mark = len(statuses)\n"
             "    await reactor._link.pc.close()  # the transport dies under the client\n"
-            "    for _ in range(100):\n        await asyncio.sleep(0.1)\n"
-            "        if reactor.status == ReactorStatus.READY and reactor.session_id == sid:\n            break\n"
-            "    n = len(frames)\n    await asyncio.sleep(1)\n"
+            "    await eventually(\n"
+            "        lambda: ReactorStatus.READY in statuses[mark:] and reactor.status == ReactorStatus.READY,\n"
+            "        what='the drop and the reconnect',\n"
+            "    )\n"
+            "    n = len(frames)\n"
+            "    await eventually(lambda: len(frames) - n >= 10, what='10 frames after the reconnect')\n"
             "    obs['reconnected'] = reactor.status.value\n    obs['same_session'] = reactor.session_id == sid\n"
             "    obs['frames_after'] = len(frames) - n\n"
         )
@@ -147,9 +167,10 @@ def scenario_source(name: str, snippet: str, model: str) -> str:
 
 
 async def run_scenario(name: str, source: str) -> dict[str, Any]:
-    namespace: dict[str, Any] = {}
-    obs: dict[str, Any] = {"snippet": name}
     out = io.StringIO()
+    # What the wrappers wait with: the one waiting helper, and what the snippet printed so far.
+    namespace: dict[str, Any] = {"eventually": eventually, "printed": out.getvalue}
+    obs: dict[str, Any] = {"snippet": name}
     try:
         exec(compile(source, f"<seed {name}>", "exec"), namespace)
         with contextlib.redirect_stdout(out):
@@ -186,7 +207,9 @@ async def main(snippets_md: Path) -> None:
             os.environ["REACTOR_API_KEY"] = key
             for name in names:
                 obs = await run_scenario(name, scenario_source(name, snippets[name], model))
-                obs["server_session_after"] = httpx.get(f"http://{HOST}:{port}/session").status_code
+                obs["server_session_after"] = httpx.get(
+                    f"http://{HOST}:{port}/session", timeout=30
+                ).status_code
                 print(json.dumps(obs, default=str), flush=True)
         finally:
             process.terminate()

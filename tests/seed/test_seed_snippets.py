@@ -36,7 +36,10 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"runner printed nothing (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
     assert lines[0]["snippets"] == ["P1", "P2", "P3", "P4", "P5", "P6", "P7a", "P7b", "P8"]
-    return {obs["snippet"]: obs for obs in lines[1:]}
+    observed = {obs["snippet"]: obs for obs in lines[1:]}
+    missing = sorted(set(lines[0]["snippets"]) - set(observed))
+    assert not missing, f"runner stopped before {missing} (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+    return observed
 
 
 def ok(results: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+
+from waiting import eventually
 
 
 async def resources(http: httpx.AsyncClient) -> dict[str, Any]:
@@ -16,12 +17,17 @@ async def resources(http: httpx.AsyncClient) -> dict[str, Any]:
 
 
 async def settle(
-    http: httpx.AsyncClient, ok: Callable[[dict[str, Any]], bool], timeout: float = 20
+    http: httpx.AsyncClient, ok: Callable[[dict[str, Any]], bool], timeout: float = 30
 ) -> dict[str, Any]:
-    """Poll the counts until ``ok`` holds (tear-down is asynchronous); the last counts either way."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        counts = await resources(http)
-        if ok(counts) or asyncio.get_running_loop().time() > deadline:
-            return counts
-        await asyncio.sleep(0.2)
+    """The counts once ``ok`` holds (tear-down is asynchronous); fails with the last counts if it never does."""
+    last: dict[str, Any] = {}
+
+    async def settled() -> dict[str, Any] | None:
+        last.clear()
+        last.update(await resources(http))
+        return dict(last) if ok(last) else None
+
+    try:
+        return await eventually(settled, timeout=timeout, interval=0.2, what="the resource counts to settle")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last counts: {last}") from None

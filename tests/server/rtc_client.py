@@ -23,8 +23,11 @@ from aiortc.mediastreams import MediaStreamTrack
 from reactor_protocol.messages import Channel, Envelope, ErrorMessage, Kind
 from reactor_protocol.wire import codec_for
 from reactor_rtc import set_host_addresses
+from waiting import eventually
 
 HEADERS = {"Reactor-API-Version": "1", "Reactor-API-Accept-Version": "1", "Reactor-WebRTC-Version": "1.0"}
+WAIT_S = 30.0
+"""How long a client waits for a message or a frame before the test fails (only a failure waits this long)."""
 
 
 @dataclass
@@ -47,16 +50,16 @@ class RawClient:
             codec.encode(env, "client")
         )
 
-    async def receive(self, wire: str = "v1", timeout: float = 5.0) -> Envelope:
+    async def receive(self, wire: str = "v1", timeout: float = WAIT_S) -> Envelope:
         label, raw = await asyncio.wait_for(self.inbox.get(), timeout)
         return codec_for(wire).decode(raw, Channel(label), "server")  # type: ignore[arg-type]
 
-    async def request(self, channel: Channel, payload: Any, rid: str, timeout: float = 5.0) -> Envelope:
+    async def request(self, channel: Channel, payload: Any, rid: str, timeout: float = WAIT_S) -> Envelope:
         """Send a REQUEST and return its RESPONSE (other messages meanwhile go to ``others``)."""
         self.send(Envelope(channel, Kind.REQUEST, payload, rid))
         return await self.receive_until(lambda e: e.kind is Kind.RESPONSE and e.request_id == rid, timeout)
 
-    async def receive_until(self, match: Callable[[Envelope], bool], timeout: float = 5.0) -> Envelope:
+    async def receive_until(self, match: Callable[[Envelope], bool], timeout: float = WAIT_S) -> Envelope:
         """The first message that matches; the ones before it are kept in ``others``."""
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
@@ -65,7 +68,7 @@ class RawClient:
                 return env
             self.others.append(env)
 
-    async def frame(self, timeout: float = 5.0) -> np.ndarray:
+    async def frame(self, timeout: float = WAIT_S) -> np.ndarray:
         """The next decoded output frame as RGB."""
         assert self.video is not None
         frame = await asyncio.wait_for(self.video.recv(), timeout)
@@ -115,7 +118,7 @@ async def raw_client(
     publisher slot itself is claimed with a ``publish_track`` request, as real clients do).
     """
     set_host_addresses(["127.0.0.1"])
-    async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=WAIT_S) as http:
         if start:
             r = await http.post("/start_session", json={})
         else:
@@ -161,11 +164,12 @@ async def raw_client(
         r = await http.get(answer_url)
         assert r.status_code == 200, "the answer must be ready at the first poll"
         await pc.setRemoteDescription(RTCSessionDescription(r.json()["sdp_answer"], "answer"))
-        for _ in range(200):
-            if pc.connectionState == "connected" and all(c.readyState == "open" for c in opened.values()):
-                break
-            await asyncio.sleep(0.05)
-        assert pc.connectionState == "connected"
+        await eventually(
+            lambda: (
+                pc.connectionState == "connected" and all(c.readyState == "open" for c in opened.values())
+            ),
+            what="the peer connection and its data channels to open",
+        )
         try:
             yield client
         finally:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 from reactor_sdk import Reactor
+
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/, for the waiting helper
+from waiting import eventually  # noqa: E402
 
 
 async def main(url: str, model: str) -> None:
@@ -19,14 +23,9 @@ async def main(url: str, model: str) -> None:
     reactor.on_frame(lambda frame: frames.append(1))
     await reactor.connect()
     await reactor.upload_file(b"kept until the session ends" * 100, name="kept.bin")
-    for _ in range(200):
-        if len(frames) >= 5:
-            break
-        await asyncio.sleep(0.05)
-    if len(frames) < 5:
-        raise SystemExit(f"only {len(frames)} frames arrived")
+    await eventually(lambda: len(frames) >= 5, what="5 frames")
     print("READY", reactor.session_id, flush=True)
-    await asyncio.sleep(3600)
+    await asyncio.sleep(3600)  # stream until killed
 
 
 if __name__ == "__main__":

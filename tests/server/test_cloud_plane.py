@@ -11,6 +11,7 @@ import jwt
 import pytest
 
 from conftest import REPO, ServerProcess
+from waiting import eventually
 
 V = {"Reactor-API-Version": "1", "Reactor-API-Accept-Version": "1"}
 SESSION_BODY = {
@@ -128,7 +129,7 @@ def test_refusals(cloud: ServerProcess) -> None:
 def test_expired_token_is_refused(cloud: ServerProcess) -> None:
     _, key = cloud.create_key()
     token = mint(cloud, key, {"expires_after": 1})
-    time.sleep(2.1)
+    time.sleep(2.1)  # past the TTL this test asked for
     r = httpx.post(f"{cloud.url}/sessions", headers=bearer(token), json=SESSION_BODY)
     assert r.status_code == 401 and "expired" in r.json()["detail"]
 
@@ -150,12 +151,8 @@ async def test_our_sdk_with_an_api_key(cloud: ServerProcess) -> None:
         reactor.on_frame(lambda frame: codes.append(decode_probe(frame)))
         await reactor.send_command("set_value", {"value": 777})
         sid = reactor.session_id
-        import asyncio
-
-        for _ in range(50):
-            if any(c is not None and c.value == 777 for c in codes):
-                break
-            await asyncio.sleep(0.1)
-    assert any(c is not None and c.value == 777 for c in codes)
+        await eventually(
+            lambda: any(c is not None and c.value == 777 for c in codes), what="value 777 in a frame"
+        )
     token = mint(cloud, key)
     assert httpx.get(f"{cloud.url}/sessions/{sid}", headers=bearer(token)).json()["state"] == "CLOSED"

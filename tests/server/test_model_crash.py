@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 from rtc_client import HEADERS, RawClient, is_error, raw_client
 
 from reactor_protocol.messages import Channel, Command, Envelope, Kind, Ping, SessionEnded
+from waiting import eventually
 
 
 def ended(env: Envelope) -> bool:
@@ -17,7 +16,7 @@ def ended(env: Envelope) -> bool:
 async def heard_the_crash(c: RawClient) -> None:
     seen: list[Envelope] = []
     while not (any(ended(e) for e in seen) and any(is_error("model_error")(e) for e in seen)):
-        seen.append(await c.receive(timeout=10))
+        seen.append(await c.receive())
     assert SessionEnded("model_error") in [e.payload for e in seen]
     notice = next(e for e in seen if is_error("model_error")(e) and e.kind is Kind.NOTIFICATION)
     assert "boom (on purpose)" in notice.payload.message  # type: ignore[union-attr]
@@ -31,12 +30,13 @@ async def test_crash_reaches_every_client(server_factory) -> None:  # type: igno
             first.send(Envelope(Channel.DATA, Kind.REQUEST, Command("crash", {}), "data_1"))
             await heard_the_crash(first)
             await heard_the_crash(second)
-            async with httpx.AsyncClient(base_url=server.url, headers=HEADERS) as http:
-                for _ in range(50):  # the goodbye is sent first, then the session closes
-                    if (await http.get("/session")).status_code == 404:
-                        break
-                    await asyncio.sleep(0.1)
-                assert (await http.get("/session")).status_code == 404
+            async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=30) as http:
+
+                async def closed() -> bool:
+                    return (await http.get("/session")).status_code == 404
+
+                # The goodbye is sent first, then the session closes.
+                await eventually(closed, interval=0.1, what="the crashed session to close")
                 signalling = f"/sessions/{first.session_id}/transport/webrtc/connections"
                 assert (await http.post(signalling, json={})).status_code == 404
                 # The server itself is fine: a new session starts.

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 
 from openreactor.testing import ModelHarness, run_model
 from reactor_sdk import Reactor, ReactorError
+from waiting import eventually
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "models"
 sys.path.insert(0, str(EXAMPLES))
@@ -63,14 +62,14 @@ async def test_paint_served_and_driven_by_our_sdk(server_factory, monkeypatch) -
         reactor.on_message(messages.append)
 
         async def seen(predicate: Any, what: str) -> None:
-            deadline = time.monotonic() + 10
-            while True:
+            def check() -> bool:
                 with lock:
-                    if predicate():
-                        return
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"timed out waiting for {what}; last corners {corners[-3:]}")
-                await asyncio.sleep(0.05)
+                    return bool(predicate())
+
+            try:
+                await eventually(check, what=what)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; last corners {corners[-3:]}") from None
 
         def near(rgb: tuple[int, int, int]) -> bool:
             return bool(corners) and all(abs(a - b) < 40 for a, b in zip(corners[-1], rgb, strict=True))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 from rtc_client import HEADERS, raw_client
 from test_model_crash import heard_the_crash
 
 from reactor_protocol.messages import Channel, Command, Envelope, Kind, Ping
+from waiting import eventually
 
 
 async def test_a_crash_in_generate_ends_the_session(server_factory) -> None:  # type: ignore[no-untyped-def]
@@ -19,11 +18,11 @@ async def test_a_crash_in_generate_ends_the_session(server_factory) -> None:  # 
             first.send(Envelope(Channel.DATA, Kind.REQUEST, Command("crash", {}), "data_1"))
             await heard_the_crash(first)
             await heard_the_crash(second)
-            async with httpx.AsyncClient(base_url=server.url, headers=HEADERS) as http:
-                for _ in range(50):
-                    if (await http.get("/session")).status_code == 404:
-                        break
-                    await asyncio.sleep(0.1)
-                assert (await http.get("/session")).status_code == 404
+            async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=30) as http:
+
+                async def closed() -> bool:
+                    return (await http.get("/session")).status_code == 404
+
+                await eventually(closed, interval=0.1, what="the crashed session to close")
                 assert (await http.post("/start_session", json={})).status_code == 200
         assert "model chunk_crash crashed" in server.log()

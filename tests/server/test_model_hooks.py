@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -16,6 +15,7 @@ from openreactor import Frame, Model, ModelContext, UploadedFile, command
 from openreactor.sessions.session import Session
 from openreactor.settings import Settings
 from reactor_protocol.messages import Channel, Command, Envelope, FileUploaded, Kind
+from waiting import eventually
 
 
 class FakeLink:
@@ -68,14 +68,6 @@ async def body(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def until(predicate: Any, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
-
-
 async def test_hooks_fire_in_order(tmp_path: Path) -> None:
     model = HookLog()
     session = Session("s1", model, Settings(state_dir=tmp_path), uploads_dir=tmp_path / "up")
@@ -85,13 +77,13 @@ async def test_hooks_fire_in_order(tmp_path: Path) -> None:
     session.attach(first)  # a re-offer on the same connection is not a new client
     session.attach(second)
     session.handle(first, Envelope(Channel.DATA, Kind.REQUEST, Command("poke", {"n": 1.0}), "data_1"))
-    await until(lambda: any(e.request_id == "data_1" for e in first.sent))
+    await eventually(lambda: any(e.request_id == "data_1" for e in first.sent), what="the reply to poke")
     slot = session.uploads.issue("a.txt", 3, "text/plain")
     await session.uploads.receive(slot.upload_id, body(b"abc"), 3)
     note = FileUploaded(slot.upload_id, "a.txt", "text/plain", 3)
     session.handle(first, Envelope.notification(Channel.CONTROL, note))
     session.handle(first, Envelope.notification(Channel.CONTROL, note))  # once per upload
-    await until(lambda: any(line.startswith("file") for line in model.log))
+    await eventually(lambda: any(line.startswith("file") for line in model.log), what="on_file_uploaded")
     session.detach(second)
     await session.end("client_ended")
     assert model.log == [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 from rtc_client import RawClient, raw_client
 
@@ -19,6 +17,7 @@ from reactor_protocol.messages import (
     PublishTrackResponse,
     ResumeTrack,
 )
+from waiting import eventually
 
 CHATTY = {"model": "session_models:Chatty", "width": 320, "height": 180, "fps": 10}
 
@@ -77,11 +76,13 @@ async def test_leaving_publisher_frees_the_slot(server_factory) -> None:  # type
                 claim = await leaver.request(Channel.CONTROL, PublishTrack("webcam"), "ctrl_1")
                 assert claim.payload == PublishTrackResponse("webcam")
             # The leaver's peer connection closed; its slot is freed once the server notices.
-            for attempt in range(50):
-                reply = await stayer.request(Channel.CONTROL, PublishTrack("webcam"), f"ctrl_{attempt + 1}")
-                if reply.payload == PublishTrackResponse("webcam"):
-                    break
-                await asyncio.sleep(0.2)
-            else:
-                raise AssertionError("the slot of a disconnected publisher was never freed")
+            attempts = iter(range(1, 10**6))
+
+            async def claimed() -> bool:
+                reply = await stayer.request(
+                    Channel.CONTROL, PublishTrack("webcam"), f"ctrl_{next(attempts)}"
+                )
+                return reply.payload == PublishTrackResponse("webcam")
+
+            await eventually(claimed, interval=0.2, what="the slot of the disconnected publisher to be freed")
             assert (await stayer.http.get("/session")).json()["state"] == "active"

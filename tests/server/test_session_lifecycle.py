@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 from rtc_client import HEADERS, raw_client
 
 from reactor_protocol.messages import Channel, Command, Envelope, Kind, Ping, ResumeTrack, SessionEnded
+from waiting import eventually
 
 
 async def test_unknown_track_in_resume_gets_an_error(probe_server: str) -> None:
@@ -19,21 +19,21 @@ async def test_unknown_track_in_resume_gets_an_error(probe_server: str) -> None:
 
 
 async def test_silent_connection_is_dropped_and_session_expires(server_factory) -> None:  # type: ignore[no-untyped-def]
-    with server_factory(extra=["--liveness-timeout", "2", "--keepalive", "2"]) as server:
+    # The keep-alive window is the time the poll below has to see the session suspended.
+    with server_factory(extra=["--liveness-timeout", "2", "--keepalive", "5"]) as server:
         async with raw_client(server.url) as c:
             c.send(Envelope.notification(Channel.CONTROL, Ping()))
-            # Silent from here: dropped after ~2 s, then the session lives 2 s more and ends.
-            deadline = time.monotonic() + 12
-            async with httpx.AsyncClient(base_url=server.url, headers=HEADERS) as http:
-                states = []
-                while time.monotonic() < deadline:
+            # Silent from here: dropped after ~2 s, then the session lives 5 s more and ends.
+            async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, timeout=30) as http:
+                states: list[str | int] = []
+
+                async def ended() -> bool:
                     r = await http.get("/session")
                     states.append(r.json()["state"] if r.status_code == 200 else r.status_code)
-                    if r.status_code == 404:
-                        break
-                    await asyncio.sleep(0.25)
+                    return r.status_code == 404
+
+                await eventually(ended, timeout=60, interval=0.25, what="the silent session to end")
             assert "suspended" in states, states
-            assert states[-1] == 404, states
 
 
 async def test_reoffer_on_same_connection_keeps_the_session(probe_server: str) -> None:
@@ -46,7 +46,7 @@ async def test_reoffer_on_same_connection_keeps_the_session(probe_server: str) -
 
     from openreactor.models.builtin.probe_pattern import decode_probe
 
-    async with httpx.AsyncClient(base_url=probe_server, headers=HEADERS, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=probe_server, headers=HEADERS, timeout=30) as http:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         t = pc.addTransceiver("video", direction="recvonly")
         control = pc.createDataChannel("control")
@@ -63,10 +63,9 @@ async def test_reoffer_on_same_connection_keeps_the_session(probe_server: str) -
         await pc.setRemoteDescription(
             RTCSessionDescription((await http.get(url)).json()["sdp_answer"], "answer")
         )
-        for _ in range(100):
-            if control.readyState == "open" and got:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: control.readyState == "open" and got, what="the re-offered peer's channel and track"
+        )
         from reactor_protocol.wire import codec_for
 
         control.send(
@@ -76,7 +75,7 @@ async def test_reoffer_on_same_connection_keeps_the_session(probe_server: str) -
         )
         code = None
         for _ in range(20):
-            code = decode_probe((await asyncio.wait_for(got[0].recv(), 5)).to_ndarray(format="rgb24"))
+            code = decode_probe((await asyncio.wait_for(got[0].recv(), 30)).to_ndarray(format="rgb24"))
             if code:
                 break
         assert code is not None and code.value == 99, "server-side state survives the re-offer"
@@ -88,12 +87,12 @@ async def test_reoffer_on_same_connection_keeps_the_session(probe_server: str) -
 async def test_sigterm_tells_clients_and_exits_cleanly(server_factory) -> None:  # type: ignore[no-untyped-def]
     with server_factory() as server:
         async with raw_client(server.url) as c:
-            c.send(Envelope.notification(Channel.CONTROL, Ping()))
-            await asyncio.sleep(0.2)
-            started = time.monotonic()
+            # The server has heard from this connection (a request answered) before the signal.
+            ack = await c.request(Channel.DATA, Command("set_value", {"value": 1.0}), "data_1")
+            assert ack.payload is None
             server.process.send_signal(15)
-            ended = await c.receive(timeout=10)
+            ended = await c.receive()
             assert ended.payload == SessionEnded("server_shutdown")
-            status = await asyncio.to_thread(server.process.wait, 15)
+            # How fast it exits is bench/bench_faults.py's to measure; here: it exits, cleanly.
+            status = await asyncio.to_thread(server.process.wait, 60)
             assert status == 0, server.log()
-            assert time.monotonic() - started < 10
