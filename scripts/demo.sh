@@ -15,8 +15,10 @@ PORT=${PORT:-8080}
 URL="http://127.0.0.1:$PORT"
 
 # A busy port would let us stream from whatever else answers there: refuse up front.
+# SO_REUSEADDR as the server binds: connections of a previous run in TIME_WAIT are no conflict.
 if ! .venv/bin/python -c 'import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError as exc:
