@@ -9,6 +9,9 @@ export default defineConfig({
   test: {
     include: ["src/**/*.test.ts", "src/**/*.test.tsx", "test/**/*.test.ts", "playground/**/*.test.ts"],
     environment: "node",
+    // Bounds for a broken build, not speed checks: a hook may run tsc (the package test), which
+    // takes well over vitest's 10 s default on a loaded 2-core machine.
     testTimeout: 60_000,
+    hookTimeout: 180_000,
   },
 });
