@@ -7,49 +7,41 @@
  *
  * Every transport gets an epoch; events from an older epoch are ignored, and `disconnect()`
  * bumps the epoch, which cancels whatever connect or reconnect is in flight.
+ *
+ * This module is the orchestration: status, events, and the connect / reconnect / disconnect
+ * flows. It drives `session.ts` (the session over HTTP: control plane and signalling calls),
+ * `peer.ts` (one RTCPeerConnection with its channels, ICE and tracks, and the replies awaited on
+ * the channels) and `commands.ts` (command data to wire text).
  */
 
-import { decode, encode, type JsonObject, type UploadFields, type WireMessage } from "./codec.js";
+import { decode, encode, type WireMessage } from "./codec.js";
+import { encodeCommand } from "./commands.js";
 import { Emitter } from "./emitter.js";
 import { ReactorError, asReactorError, isReactorError, type ErrorComponent } from "./errors.js";
-import { FileRef, isFileRef } from "./fileRef.js";
-import { CLIENT_INFO, HttpApi, sleep } from "./http.js";
-import { candidatesOfSdp, explainIce, parseCandidate, type CandidateInfo } from "./ice.js";
+import { FileRef } from "./fileRef.js";
+import { CLIENT_INFO, HttpApi } from "./http.js";
 import { checkOptions } from "./options.js";
-import { StatsSampler, type ConnectionStats } from "./stats.js";
+import { ChannelReplies, PeerTransport, aborted, sendText, type OpenApiDocument } from "./peer.js";
+import { SessionApi, type Capabilities, type SessionInfo, type TrackCapability } from "./session.js";
+import type { ConnectionStats } from "./stats.js";
+
+export type { Capabilities, SessionInfo, TrackCapability } from "./session.js";
+export type { OpenApiDocument } from "./peer.js";
+export {
+  HEARTBEAT_MS,
+  LOCAL_CANDIDATE_TIMEOUT_MS,
+  MAX_MESSAGE_BYTES,
+  READY_TIMEOUT_MS,
+  REQUEST_TIMEOUT_MS,
+  STATS_INTERVAL_MS,
+} from "./peer.js";
 
 export type ReactorStatus = "disconnected" | "connecting" | "waiting" | "ready";
-
-export interface TrackCapability {
-  name: string;
-  kind: "video" | "audio";
-  direction: "recvonly" | "sendonly";
-}
-
-export interface Capabilities {
-  protocol_version?: string;
-  tracks: TrackCapability[];
-  commands?: unknown[];
-  emission_fps?: number | null;
-  [key: string]: unknown;
-}
-
-export interface SessionInfo {
-  session_id: string;
-  state?: string;
-  cluster?: string;
-  model?: { name: string; version?: string };
-  capabilities?: Capabilities;
-  selected_transport?: { protocol: string; version: string };
-  [key: string]: unknown;
-}
 
 export interface ModelMessage {
   type: string;
   data: unknown;
 }
-
-export type OpenApiDocument = JsonObject;
 
 export interface ReactorOptions {
   modelName: string;
@@ -100,63 +92,16 @@ export type ReactorEvent = keyof ReactorEventCallbacks;
 
 export const DEFAULT_API_URL = "http://localhost:8080";
 export const LOCAL_API_URL = "http://localhost:8080";
-export const MAX_MESSAGE_BYTES = 262_144;
-export const REQUEST_TIMEOUT_MS = 10_000;
-export const READY_TIMEOUT_MS = 30_000;
-/**
- * With the answer applied, ICE leaves "new" within milliseconds once there is any pair to check.
- * Still "new" this long after, with no local candidate either: this browser has no usable network
- * interface, and nothing will change that (the server's candidates are all in its answer).
- */
-export const LOCAL_CANDIDATE_TIMEOUT_MS = 5_000;
-export const HEARTBEAT_MS = 5_000;
-export const STATS_INTERVAL_MS = 2_000;
-const SESSION_POLL_ATTEMPTS = 20;
-const DISCONNECTED_GRACE_MS = 2_500;
 
 const OPTION_KEYS = ["modelName", "apiUrl", "local", "jwt", "getJwt", "autoResumeTracks", "modelTracks"] as const;
 const CONNECT_KEYS = ["maxAttempts", "sessionId", "connectionId"] as const;
-
-/** One WebRTC connection attempt; replaced wholesale on every reconnect. */
-interface Transport {
-  epoch: number;
-  pc: RTCPeerConnection;
-  data: RTCDataChannel;
-  control: RTCDataChannel;
-  senders: Map<string, RTCRtpSender>;
-  stream: MediaStream;
-  outputs: Map<string, MediaStreamTrack>;
-  timers: ReturnType<typeof setInterval>[];
-  graceTimer?: ReturnType<typeof setTimeout> | undefined;
-  stats: StatsSampler;
-  /** This browser's ICE candidates as gathered, and the server's from its answer (for error messages). */
-  localCandidates: CandidateInfo[];
-  remoteCandidates?: CandidateInfo[] | undefined;
-  answeredAt: number;
-}
-
-interface Pending<T> {
-  resolve: (value: T) => void;
-  reject: (error: ReactorError) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-function aborted(operation: string, component: ErrorComponent = "api"): ReactorError {
-  return new ReactorError("ABORTED", "cancelled by disconnect()", { component, operation });
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
 
 export class Reactor extends Emitter<ReactorEventCallbacks> {
   readonly modelName: string;
   readonly apiUrl: string;
   readonly local: boolean;
   private readonly options: ReactorOptions;
-  private readonly api: HttpApi;
+  private readonly sessions: SessionApi;
 
   private status: ReactorStatus = "disconnected";
   private lastError: ReactorError | undefined;
@@ -165,16 +110,15 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
   private createdSession = false;
   private session: SessionInfo | undefined;
   private capabilities: Capabilities | undefined;
-  private transport: Transport | undefined;
+  /** The current connection (the e2e app reads its `pc` and `data`). */
+  private transport: PeerTransport | undefined;
   private epoch = 0;
   private abort = new AbortController();
   private connectToken: string | undefined;
   private connecting: Promise<void> | undefined;
   private reconnecting: Promise<void> | undefined;
   private readonly published = new Map<string, MediaStreamTrack>();
-  private readonly pendingPublish = new Map<string, Pending<void>>();
-  private readonly pendingSchema: Pending<OpenApiDocument>[] = [];
-  private requestCounter = 0;
+  private readonly replies = new ChannelReplies();
   private latestStats: ConnectionStats | undefined;
   private timings = { start: 0, sessionCreated: 0 };
 
@@ -189,7 +133,8 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     this.modelName = options.modelName;
     this.local = options.local ?? false;
     this.apiUrl = (options.apiUrl ?? (this.local ? LOCAL_API_URL : DEFAULT_API_URL)).replace(/\/+$/, "");
-    this.api = new HttpApi(this.apiUrl, () => this.resolveToken());
+    const api = new HttpApi(this.apiUrl, () => this.resolveToken());
+    this.sessions = new SessionApi(api, { modelName: this.modelName, local: this.local, apiUrl: this.apiUrl });
   }
 
   // -- getters ---------------------------------------------------------------------------------
@@ -284,10 +229,10 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
       }
       let info: SessionInfo;
       if (options.sessionId !== undefined) {
-        info = await this.adoptSession(options.sessionId, signal);
+        info = await this.sessions.adoptSession(options.sessionId, signal);
         this.createdSession = false;
       } else {
-        info = await this.createSession(signal, (id) => (created = id));
+        info = await this.sessions.createSession(signal, (id) => (created = id));
         this.createdSession = true;
       }
       this.checkEpoch(epoch, "connect");
@@ -302,14 +247,14 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     } catch (exc) {
       const error = asReactorError(exc, { component: "api", operation: "connect" });
       if (epoch !== this.epoch || error.code === "ABORTED") {
-        if (created !== undefined && this.sessionId !== created) void this.endSession(created);
+        if (created !== undefined && this.sessionId !== created) void this.sessions.endSession(created);
         throw aborted("connect");
       }
       this.teardownTransport();
       const toDelete = created;
       this.clearSession();
       this.setStatus("disconnected");
-      if (toDelete !== undefined) await this.endSession(toDelete);
+      if (toDelete !== undefined) await this.sessions.endSession(toDelete);
       this.report(error);
       throw error;
     }
@@ -365,14 +310,14 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     this.abort.abort();
     this.abort = new AbortController();
     this.teardownTransport();
-    this.failPending(aborted("disconnect", "gpu"));
+    this.replies.failAll(aborted("disconnect", "gpu"));
     if (!recoverable && this.sessionId !== undefined) {
       const id = this.sessionId;
       const created = this.createdSession;
       this.clearSession();
       this.published.clear();
       this.setStatus("disconnected");
-      if (created) await this.endSession(id);
+      if (created) await this.sessions.endSession(id);
       return;
     }
     this.setStatus("disconnected");
@@ -397,11 +342,7 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     this.abort.abort();
     this.teardownTransport();
     const id = this.sessionId;
-    if (id !== undefined && this.createdSession) {
-      const path = this.local ? "/stop_session" : `/sessions/${encodeURIComponent(id)}`;
-      const method = this.local ? "POST" : "DELETE";
-      void this.api.request(method, path, { operation: "disconnect", keepalive: true, alsoOk: [404, 409] }).catch(() => undefined);
-    }
+    if (id !== undefined && this.createdSession) this.sessions.endSessionOnUnload(id);
     this.clearSession();
     this.setStatus("disconnected");
   }
@@ -411,33 +352,7 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
   /** Send a command to the model (requires `"ready"`). v0 has no replies: resolves `undefined` once sent. */
   async sendCommand(command: string, data: unknown = {}, scope: "application" | "runtime" = "application"): Promise<ModelMessage | undefined> {
     const transport = this.requireReady("send_command");
-    let payload: unknown = data;
-    if (typeof payload === "string") {
-      try {
-        payload = JSON.parse(payload);
-      } catch {
-        throw this.local_error("DECODE_FAILED", "command data is a string that is not JSON", "send_command");
-      }
-    }
-    if (payload === undefined || payload === null) payload = {};
-    if (!isPlainObject(payload)) {
-      throw this.local_error("DECODE_FAILED", "command data must be a JSON object", "send_command");
-    }
-    let text: string;
-    if (scope === "runtime") {
-      text = JSON.stringify({ scope: "runtime", data: { type: command, data: payload } });
-    } else {
-      const args: JsonObject = {};
-      const uploads: Record<string, UploadFields> = {};
-      for (const [key, value] of Object.entries(payload)) {
-        if (isFileRef(value)) uploads[key] = { uploadId: value.uploadId, name: value.name, mimeType: value.mimeType, size: value.size };
-        else args[key] = value;
-      }
-      // Nested FileRefs become their wire objects through FileRef.toJSON.
-      const plain = JSON.parse(JSON.stringify(args)) as JsonObject;
-      text = encode({ kind: "command", type: command, data: plain, uploads }, "client");
-    }
-    this.sendText(transport.data, text, "send_command");
+    sendText(transport.data, encodeCommand(command, data, scope), "send_command");
     return undefined;
   }
 
@@ -449,23 +364,11 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     const name = options.name ?? ((file as File).name || "upload");
     const mimeType = options.mimeType ?? (file.type || "application/octet-stream");
     if (file.size === 0) throw this.local_error("INVALID_STATE", "cannot upload an empty file", "upload_file", "api");
-    const signal = this.abort.signal;
-    const { data: slot } = await this.api.json<{ presigned_id: string; presigned_url: string }>(
-      "POST",
-      `/sessions/${encodeURIComponent(sessionId)}/uploads`,
-      { operation: "upload_file", body: { name, size: file.size, mime_type: mimeType }, signal },
-    );
-    if (!slot || typeof slot.presigned_id !== "string" || typeof slot.presigned_url !== "string") {
-      throw new ReactorError("DECODE_FAILED", "upload slot response lacks presigned_id / presigned_url", {
-        component: "api",
-        operation: "upload_file",
-      });
-    }
-    await this.api.putBytes(this.uploadTarget(slot.presigned_url), file, mimeType, signal);
-    const ref = new FileRef(slot.presigned_id, name, mimeType, file.size);
+    const uploadId = await this.sessions.upload(sessionId, file, name, mimeType, this.abort.signal);
+    const ref = new FileRef(uploadId, name, mimeType, file.size);
     const live = this.transport === transport ? transport : this.transport;
     if (live && live.data.readyState === "open") {
-      this.sendText(live.data, encode({ kind: "fileUploaded", ...{ uploadId: ref.uploadId, name, mimeType, size: ref.size } }, "client"), "upload_file");
+      sendText(live.data, encode({ kind: "fileUploaded", ...{ uploadId: ref.uploadId, name, mimeType, size: ref.size } }, "client"), "upload_file");
     }
     return ref;
   }
@@ -499,37 +402,19 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
   /** Stop one output track for this connection. */
   async pauseTrack(name: string): Promise<void> {
     const transport = this.requireReady("pause_track");
-    this.sendText(transport.control, encode({ kind: "pauseTrack", name }, "client"), "pause_track");
+    sendText(transport.control, encode({ kind: "pauseTrack", name }, "client"), "pause_track");
   }
 
   /** Start (again) one output track for this connection. */
   async resumeTrack(name: string): Promise<void> {
     const transport = this.requireReady("resume_track");
-    this.sendText(transport.control, encode({ kind: "resumeTrack", name }, "client"), "resume_track");
+    sendText(transport.control, encode({ kind: "resumeTrack", name }, "client"), "resume_track");
   }
 
   /** The model's OpenAPI document (also emitted as `schemaReceived`). */
   getSchema(): Promise<OpenApiDocument> {
     const transport = this.requireReady("get_schema");
-    return new Promise<OpenApiDocument>((resolve, reject) => {
-      const pending: Pending<OpenApiDocument> = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const i = this.pendingSchema.indexOf(pending);
-          if (i >= 0) this.pendingSchema.splice(i, 1);
-          reject(new ReactorError("REQUEST_TIMEOUT", "no schema within 10 s", { component: "gpu", operation: "get_schema" }));
-        }, REQUEST_TIMEOUT_MS),
-      };
-      this.pendingSchema.push(pending);
-      try {
-        this.sendText(transport.data, encode({ kind: "requestSchema" }, "client"), "get_schema");
-      } catch (exc) {
-        clearTimeout(pending.timer);
-        this.pendingSchema.splice(this.pendingSchema.indexOf(pending), 1);
-        reject(asReactorError(exc, { component: "gpu", operation: "get_schema" }));
-      }
-    });
+    return this.replies.schema(transport.data);
   }
 
   // -- internals: session ----------------------------------------------------------------------
@@ -542,91 +427,6 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     if (resolved) return resolved;
     if (this.options.jwt) return this.options.jwt;
     return this.local ? "local" : undefined;
-  }
-
-  private async createSession(signal: AbortSignal, onCreated: (id: string) => void): Promise<SessionInfo> {
-    if (this.local) {
-      const { data } = await this.api.json<SessionInfo>("POST", "/start_session", { operation: "connect", body: {}, signal });
-      this.checkDescriptor(data);
-      onCreated(data.session_id);
-      return data;
-    }
-    const { data } = await this.api.json<SessionInfo>("POST", "/sessions", {
-      operation: "connect",
-      signal,
-      body: {
-        model: { name: this.modelName },
-        client_info: CLIENT_INFO,
-        supported_transports: [{ protocol: "webrtc", version: "1.0" }],
-      },
-    });
-    this.checkDescriptor(data);
-    onCreated(data.session_id);
-    return this.pollSession(data, signal);
-  }
-
-  private async adoptSession(sessionId: string, signal: AbortSignal): Promise<SessionInfo> {
-    const path = this.local ? "/session" : `/sessions/${encodeURIComponent(sessionId)}`;
-    const { data } = await this.api.json<SessionInfo>("GET", path, { operation: "connect", signal });
-    this.checkDescriptor(data);
-    if (data.session_id !== sessionId) {
-      throw new ReactorError("INVALID_STATE", `the running session is ${data.session_id}, not ${sessionId}`, {
-        component: "api",
-        operation: "connect",
-      });
-    }
-    return this.pollSession(data, signal);
-  }
-
-  private async pollSession(first: SessionInfo, signal: AbortSignal): Promise<SessionInfo> {
-    let info = first;
-    let delay = 200;
-    for (let attempt = 0; attempt < SESSION_POLL_ATTEMPTS; attempt++) {
-      const state = String(info.state ?? "").toUpperCase();
-      if (state === "CLOSED" || state === "INACTIVE") {
-        throw new ReactorError("SESSION_TERMINAL", `session ${info.session_id} has ended (${state})`, {
-          component: "api",
-          operation: "connect",
-        });
-      }
-      if (info.capabilities && info.selected_transport) return info;
-      if (attempt > 0) {
-        await sleep(delay, signal);
-        delay = Math.min(delay * 2, 10_000);
-      }
-      const { data } = await this.api.json<SessionInfo>("GET", `/sessions/${encodeURIComponent(first.session_id)}`, {
-        operation: "connect",
-        signal,
-      });
-      this.checkDescriptor(data);
-      info = data;
-    }
-    throw new ReactorError("REQUEST_TIMEOUT", `Session polling exceeded maximum attempts (${SESSION_POLL_ATTEMPTS})`, {
-      component: "api",
-      operation: "connect",
-    });
-  }
-
-  private checkDescriptor(data: SessionInfo | undefined): asserts data is SessionInfo {
-    if (!data || typeof data.session_id !== "string") {
-      throw new ReactorError("DECODE_FAILED", "the session descriptor has no session_id", { component: "api", operation: "connect" });
-    }
-    const transport = data.selected_transport;
-    if (transport && transport.protocol !== "webrtc") {
-      throw new ReactorError("VERSION_MISMATCH", `Unsupported transport protocol ${transport.protocol}`, {
-        component: "api",
-        operation: "connect",
-      });
-    }
-  }
-
-  private async endSession(id: string): Promise<void> {
-    try {
-      if (this.local) await this.api.request("POST", "/stop_session", { operation: "disconnect", alsoOk: [404, 409] });
-      else await this.api.request("DELETE", `/sessions/${encodeURIComponent(id)}`, { operation: "disconnect", alsoOk: [404] });
-    } catch (exc) {
-      console.warn("[openreactor] could not end session", id, exc);
-    }
   }
 
   private setSessionId(id: string | undefined): void {
@@ -642,223 +442,65 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     this.setSessionId(undefined);
   }
 
-  private uploadTarget(presignedUrl: string): string {
-    if (!this.local) return presignedUrl;
-    // Local mode: the server may sit behind port forwarding; send the bytes to the host we know.
-    try {
-      const target = new URL(presignedUrl, this.apiUrl);
-      const base = new URL(this.apiUrl);
-      target.protocol = base.protocol;
-      target.host = base.host;
-      return target.toString();
-    } catch {
-      return presignedUrl;
-    }
-  }
-
   // -- internals: transport --------------------------------------------------------------------
 
   private checkEpoch(epoch: number, operation: string): void {
     if (epoch !== this.epoch) throw aborted(operation);
   }
 
-  private webrtcPath(suffix: string): string {
-    return `/sessions/${encodeURIComponent(this.sessionId!)}/transport/webrtc${suffix}`;
-  }
-
+  /** Signalling for one connection, then wait until it is up and become ready. */
   private async negotiate(epoch: number, signal: AbortSignal, maxAttempts: number, operation: string): Promise<void> {
     const caps = this.capabilities ?? { tracks: [] };
-    const { data: iceData } = await this.api.json<{ ice_servers?: { uris?: string[]; urls?: string[]; credentials?: { username?: string; password?: string } }[] }>(
-      "GET",
-      this.webrtcPath("/ice_servers"),
-      { operation, webrtc: true, signal },
-    );
+    const sessionId = this.sessionId!;
+    const iceServers = await this.sessions.iceServers(sessionId, operation, signal);
     this.checkEpoch(epoch, operation);
-    const iceServers: RTCIceServer[] = (iceData?.ice_servers ?? []).map((s) => ({
-      urls: s.uris ?? s.urls ?? [],
-      ...(s.credentials?.username !== undefined ? { username: s.credentials.username } : {}),
-      ...(s.credentials?.password !== undefined ? { credential: s.credentials.password } : {}),
-    }));
     const firstOffer = this.connectionId === undefined;
     if (firstOffer) {
-      const { data } = await this.api.json<{ connection_id: number }>("POST", this.webrtcPath("/connections"), {
-        operation,
-        webrtc: true,
-        body: {},
-        signal,
-      });
+      const connectionId = await this.sessions.createConnection(sessionId, operation, signal);
       this.checkEpoch(epoch, operation);
-      if (!data || typeof data.connection_id !== "number") {
-        throw new ReactorError("DECODE_FAILED", "POST connections returned no connection_id", { component: "api", operation });
-      }
-      this.connectionId = data.connection_id;
+      this.connectionId = connectionId;
     }
     const cid = this.connectionId!;
 
-    const pc = new RTCPeerConnection({ iceServers });
-    const transport: Transport = {
-      epoch,
-      pc,
-      data: pc.createDataChannel("data"),
-      control: pc.createDataChannel("control"),
-      senders: new Map(),
-      stream: new MediaStream(),
-      outputs: new Map(),
-      timers: [],
-      stats: new StatsSampler(),
-      localCandidates: [],
-      answeredAt: 0,
-    };
-    this.transport = transport;
-    const byMid = new Map<string, TrackCapability>();
-    const transceivers: [TrackCapability, RTCRtpTransceiver][] = [];
-    for (const track of caps.tracks) {
-      const transceiver = pc.addTransceiver(track.kind, { direction: track.direction });
-      transceivers.push([track, transceiver]);
-      if (track.direction === "sendonly") transport.senders.set(track.name, transceiver.sender);
-    }
-    pc.ontrack = (event) => this.onTrack(transport, byMid, event);
-    pc.onconnectionstatechange = () => this.onConnectionState(transport);
-    for (const channel of [transport.data, transport.control]) {
-      channel.onmessage = (event: MessageEvent) => this.onChannelMessage(transport, event.data as string | ArrayBuffer);
-      channel.onclose = () => this.onTransportLost(transport, `data channel '${channel.label}' closed`);
-    }
-
     // Trickle ICE: candidates go out in order, on the connection id we already hold.
-    let candidateChain: Promise<void> = Promise.resolve();
-    const postCandidates = (body: object): void => {
-      candidateChain = candidateChain
-        .then(() => this.api.request("POST", this.webrtcPath(`/connections/${cid}/ice_candidates`), { operation, webrtc: true, body, signal }))
-        .then(
-          () => undefined,
-          (exc: unknown) => console.debug("[openreactor] ice candidate post failed", exc),
-        );
-    };
-    pc.onicecandidate = (event) => {
-      if (transport.epoch !== this.epoch) return;
-      const c = event.candidate;
-      if (c === null) {
-        postCandidates({ candidates: [], is_final: true, client_info: CLIENT_INFO });
-      } else if (c.candidate) {
-        const info = parseCandidate(c.candidate);
-        if (info) transport.localCandidates.push(info);
-        postCandidates({
-          candidates: [{ candidate: c.candidate, sdp_mid: c.sdpMid, sdp_mline_index: c.sdpMLineIndex }],
-          is_final: false,
-          client_info: CLIENT_INFO,
-        });
-      }
-    };
-
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    this.checkEpoch(epoch, operation);
-    const trackMapping = transceivers.map(([track, transceiver]) => {
-      byMid.set(String(transceiver.mid), track);
-      return { name: track.name, kind: track.kind, direction: track.direction, mid: String(transceiver.mid) };
+    const sendCandidates = this.sessions.candidateSender(sessionId, cid, operation, signal);
+    const current = (): boolean => epoch === this.epoch;
+    const transport: PeerTransport = new PeerTransport(iceServers, caps.tracks, {
+      current,
+      ready: () => this.status === "ready",
+      candidate: sendCandidates,
+      track: (name, track, stream) => this.emit("trackReceived", name, track, stream),
+      trackEnded: (name) => this.emit("trackRemoved", name),
+      message: (raw) => this.onChannelMessage(raw),
+      lost: (why) => this.onTransportLost(transport, current, why),
     });
-    await this.api.request(firstOffer ? "POST" : "PUT", this.webrtcPath(`/connections/${cid}/sdp_params`), {
+    this.transport = transport;
+
+    await transport.createOffer();
+    this.checkEpoch(epoch, operation);
+    const trackMapping = transport.trackMapping();
+    await this.sessions.sendOffer(
+      sessionId,
+      cid,
+      firstOffer,
+      { sdp_offer: transport.localSdp, client_info: CLIENT_INFO, track_mapping: trackMapping },
       operation,
-      webrtc: true,
       signal,
-      body: { sdp_offer: pc.localDescription!.sdp, client_info: CLIENT_INFO, track_mapping: trackMapping },
-    });
-    this.checkEpoch(epoch, operation);
-    const answer = await this.pollAnswer(cid, maxAttempts, signal, operation);
-    this.checkEpoch(epoch, operation);
-    transport.remoteCandidates = candidatesOfSdp(answer);
-    await pc.setRemoteDescription({ type: "answer", sdp: answer });
-    transport.answeredAt = performance.now();
-    this.checkEpoch(epoch, operation);
-    await this.waitConnected(transport, signal, operation);
-    this.checkEpoch(epoch, operation);
-    await this.becomeReady(transport);
-  }
-
-  private async pollAnswer(cid: number, maxAttempts: number, signal: AbortSignal, operation: string): Promise<string> {
-    let delay = 200;
-    for (let attempt = 0; attempt < maxAttempts; attempt++) {
-      if (attempt > 0) {
-        await sleep(delay, signal);
-        delay = Math.min(delay * 2, 15_000);
-      }
-      const { status, data } = await this.api.json<{ sdp_answer?: string }>("GET", this.webrtcPath(`/connections/${cid}/sdp_params`), {
-        operation,
-        webrtc: true,
-        signal,
-      });
-      if (status === 200 && data && typeof data.sdp_answer === "string") return data.sdp_answer;
-    }
-    throw new ReactorError("REQUEST_TIMEOUT", `SDP polling exceeded maximum attempts (${maxAttempts})`, { component: "api", operation });
-  }
-
-  /**
-   * Resolves once the peer connection and both channels are up. Fails at once when ICE fails, early
-   * when ICE has had nothing to check LOCAL_CANDIDATE_TIMEOUT_MS after the answer and this browser
-   * has no candidate (no usable network interface), else after READY_TIMEOUT_MS. The message names
-   * the candidates of both ends, and what to do when the server's are all loopback.
-   */
-  private waitConnected(transport: Transport, signal: AbortSignal, operation: string): Promise<void> {
-    const { pc, data, control } = transport;
-    const isUp = (): boolean => pc.connectionState === "connected" && data.readyState === "open" && control.readyState === "open";
-    if (isUp()) return Promise.resolve();
-    const states = (): string => `ICE ${pc.iceConnectionState}, gathering ${pc.iceGatheringState}, peer ${pc.connectionState}`;
-    const transportError = (what: string): ReactorError =>
-      new ReactorError("TRANSPORT_ERROR", explainIce(what, transport.localCandidates, transport.remoteCandidates), {
-        component: "gpu",
-        operation,
-      });
-    return new Promise<void>((resolve, reject) => {
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        clearInterval(poll);
-        signal.removeEventListener("abort", onAbort);
-      };
-      const fail = (error: ReactorError): void => {
-        cleanup();
-        reject(error);
-      };
-      const check = (): void => {
-        if (isUp()) {
-          cleanup();
-          resolve();
-        } else if (pc.connectionState === "failed" || pc.connectionState === "closed" || pc.iceConnectionState === "failed") {
-          fail(transportError(`peer connection ${pc.connectionState} during setup (${states()}).`));
-        } else if (
-          // No local candidate is not enough: Chromium may still connect from a socket it does not
-          // signal (the server then learns a peer-reflexive candidate), and ICE leaves "new".
-          transport.localCandidates.length === 0 &&
-          pc.iceConnectionState === "new" &&
-          performance.now() - transport.answeredAt >= LOCAL_CANDIDATE_TIMEOUT_MS
-        ) {
-          const after = Math.round((performance.now() - transport.answeredAt) / 1000);
-          fail(transportError(`no ICE candidate pair to check ${after} s after the answer (${states()}).`));
-        }
-      };
-      const onAbort = (): void => {
-        cleanup();
-        reject(aborted(operation, "gpu"));
-      };
-      const timer = setTimeout(() => fail(transportError(`not connected within ${READY_TIMEOUT_MS / 1000} s (${states()}).`)), READY_TIMEOUT_MS);
-      const poll = setInterval(check, 50);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
-  private async becomeReady(transport: Transport): Promise<void> {
-    // First message: a text ping, which latches the wire to v0 on the server (PROTOCOL.md §5.2).
-    transport.data.send(encode({ kind: "ping" }, "client"));
-    if (this.options.autoResumeTracks !== false) {
-      for (const track of this.capabilities?.tracks ?? []) {
-        if (track.direction === "recvonly") transport.control.send(encode({ kind: "resumeTrack", name: track.name }, "client"));
-      }
-    }
-    transport.timers.push(
-      setInterval(() => {
-        if (transport.data.readyState === "open") transport.data.send(encode({ kind: "ping" }, "client"));
-      }, HEARTBEAT_MS),
-      setInterval(() => void this.sampleStats(transport), STATS_INTERVAL_MS),
     );
+    this.checkEpoch(epoch, operation);
+    const answer = await this.sessions.pollAnswer(sessionId, cid, maxAttempts, signal, operation);
+    this.checkEpoch(epoch, operation);
+    await transport.acceptAnswer(answer);
+    this.checkEpoch(epoch, operation);
+    await transport.waitConnected(signal, operation);
+    this.checkEpoch(epoch, operation);
+    await this.becomeReady(transport, current);
+  }
+
+  private async becomeReady(transport: PeerTransport, current: () => boolean): Promise<void> {
+    const outputs = (this.capabilities?.tracks ?? []).filter((t) => t.direction === "recvonly").map((t) => t.name);
+    transport.greet(this.options.autoResumeTracks !== false ? outputs : []);
+    transport.startTimers(() => void this.sampleStats(transport, current));
     // Re-apply published inputs (after a reconnect); a refusal is reported, not fatal.
     for (const [name, track] of this.published) {
       try {
@@ -867,72 +509,27 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
         this.report(asReactorError(exc, { component: "gpu", operation: "publish_track" }));
       }
     }
-    if (transport.epoch !== this.epoch) throw aborted("connect");
+    if (!current()) throw aborted("connect");
     this.setStatus("ready");
   }
 
-  private publishOn(transport: Transport, name: string, track: MediaStreamTrack): Promise<void> {
+  private publishOn(transport: PeerTransport, name: string, track: MediaStreamTrack): Promise<void> {
     const sender = transport.senders.get(name);
     if (!sender) return Promise.reject(new TypeError(`no transceiver for input '${name}'`));
-    const requestId = `pub-${++this.requestCounter}`;
-    const reply = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pendingPublish.delete(requestId);
-        reject(new ReactorError("REQUEST_TIMEOUT", `no reply to publish_track '${name}' within 10 s`, { component: "gpu", operation: "publish_track" }));
-      }, REQUEST_TIMEOUT_MS);
-      this.pendingPublish.set(requestId, { resolve, reject, timer });
-    });
-    this.sendText(transport.control, encode({ kind: "publishTrack", requestId, name }, "client"), "publish_track");
-    return reply.then(() => sender.replaceTrack(track));
-  }
-
-  private onTrack(transport: Transport, byMid: Map<string, TrackCapability>, event: RTCTrackEvent): void {
-    if (transport.epoch !== this.epoch) return;
-    const spec = byMid.get(String(event.transceiver.mid));
-    if (!spec || spec.direction !== "recvonly") return;
-    const track = event.track;
-    transport.outputs.set(spec.name, track);
-    // One stream for all outputs, in declared order (video first), so `srcObject = stream` stays right.
-    const order = (this.capabilities?.tracks ?? []).filter((t) => t.direction === "recvonly").map((t) => t.name);
-    for (const existing of transport.stream.getTracks()) transport.stream.removeTrack(existing);
-    for (const name of order) {
-      const t = transport.outputs.get(name);
-      if (t) transport.stream.addTrack(t);
-    }
-    track.addEventListener("ended", () => {
-      if (transport.epoch === this.epoch) this.emit("trackRemoved", spec.name);
-    });
-    this.emit("trackReceived", spec.name, track, transport.stream);
-  }
-
-  private onConnectionState(transport: Transport): void {
-    if (transport.epoch !== this.epoch) return;
-    const state = transport.pc.connectionState;
-    if (state === "connected") {
-      clearTimeout(transport.graceTimer);
-      transport.graceTimer = undefined;
-    } else if (state === "failed" || state === "closed") {
-      this.onTransportLost(transport, `peer connection ${state}`);
-    } else if (state === "disconnected" && this.status === "ready" && transport.graceTimer === undefined) {
-      transport.graceTimer = setTimeout(() => {
-        transport.graceTimer = undefined;
-        if (transport.pc.connectionState !== "connected") this.onTransportLost(transport, "peer connection disconnected");
-      }, DISCONNECTED_GRACE_MS);
-    }
+    return this.replies.publishTrack(transport.control, name).then(() => sender.replaceTrack(track));
   }
 
   /** A ready transport died: keep the session for `reconnect()` and report `DISCONNECTED`. */
-  private onTransportLost(transport: Transport, why: string): void {
-    if (transport.epoch !== this.epoch || this.status !== "ready" || this.transport !== transport) return;
+  private onTransportLost(transport: PeerTransport, current: () => boolean, why: string): void {
+    if (!current() || this.status !== "ready" || this.transport !== transport) return;
     this.epoch++;
     this.teardownTransport();
-    this.failPending(new ReactorError("DISCONNECTED", `connection lost: ${why}`, { component: "gpu" }));
+    this.replies.failAll(new ReactorError("DISCONNECTED", `connection lost: ${why}`, { component: "gpu" }));
     this.setStatus("disconnected");
     this.report(new ReactorError("DISCONNECTED", `connection lost: ${why}`, { component: "gpu" }));
   }
 
-  private onChannelMessage(transport: Transport, raw: string | ArrayBuffer): void {
-    if (transport.epoch !== this.epoch) return;
+  private onChannelMessage(raw: string | ArrayBuffer): void {
     let msg: WireMessage;
     try {
       msg = decode(raw, "server");
@@ -958,23 +555,13 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
       case "error":
         this.report(new ReactorError(msg.code, msg.message || msg.code, { component: "gpu" }));
         break;
-      case "publishTrackResponse": {
-        const pending = this.pendingPublish.get(msg.requestId);
-        if (!pending) break;
-        this.pendingPublish.delete(msg.requestId);
-        clearTimeout(pending.timer);
-        if (msg.error) pending.reject(new ReactorError(msg.error.code, msg.error.message, { component: "gpu", operation: "publish_track" }));
-        else pending.resolve();
+      case "publishTrackResponse":
+        this.replies.published(msg.requestId, msg.error);
         break;
-      }
-      case "modelSchema": {
+      case "modelSchema":
         this.emit("schemaReceived", msg.openapi);
-        for (const pending of this.pendingSchema.splice(0)) {
-          clearTimeout(pending.timer);
-          pending.resolve(msg.openapi);
-        }
+        this.replies.schemaArrived(msg.openapi);
         break;
-      }
       case "sessionEnded":
         this.emit("runtimeMessage", { type: "sessionEnded", data: { reason: msg.reason } });
         this.onSessionEnded(msg.reason);
@@ -1000,7 +587,7 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     this.epoch++;
     this.teardownTransport();
     const error = new ReactorError("SESSION_TERMINAL", `the session ended: ${reason || "no reason given"}`, { component: "gpu" });
-    this.failPending(error);
+    this.replies.failAll(error);
     this.clearSession();
     this.published.clear();
     this.setStatus("disconnected");
@@ -1011,47 +598,20 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
     const transport = this.transport;
     if (!transport) return;
     this.transport = undefined;
-    for (const timer of transport.timers) clearInterval(timer);
-    clearTimeout(transport.graceTimer);
-    transport.pc.ontrack = null;
-    transport.pc.onicecandidate = null;
-    transport.pc.onconnectionstatechange = null;
-    for (const channel of [transport.data, transport.control]) {
-      channel.onmessage = null;
-      channel.onclose = null;
-    }
-    try {
-      transport.pc.close();
-    } catch {
-      // already closed
-    }
-    for (const name of transport.outputs.keys()) this.emit("trackRemoved", name);
+    for (const name of transport.close()) this.emit("trackRemoved", name);
     this.latestStats = undefined;
   }
 
-  private failPending(error: ReactorError): void {
-    for (const [id, pending] of this.pendingPublish) {
-      clearTimeout(pending.timer);
-      pending.reject(error);
-      this.pendingPublish.delete(id);
-    }
-    for (const pending of this.pendingSchema.splice(0)) {
-      clearTimeout(pending.timer);
-      pending.reject(error);
-    }
-  }
-
-  private async sampleStats(transport: Transport): Promise<void> {
-    if (transport.epoch !== this.epoch) return;
+  private async sampleStats(transport: PeerTransport, current: () => boolean): Promise<void> {
+    if (!current()) return;
     try {
-      const report = await transport.pc.getStats();
+      const stats = await transport.sampleStats();
       const sessionCreationMs = this.timings.sessionCreated - this.timings.start;
-      const stats = transport.stats.sample(report, undefined);
       if (this.timings.sessionCreated > 0) {
         const totalMs = performance.now() - this.timings.start;
         stats.connectionTimings = { sessionCreationMs, transportConnectingMs: totalMs - sessionCreationMs, totalMs };
       }
-      if (transport.epoch !== this.epoch) return;
+      if (!current()) return;
       this.latestStats = stats;
       this.emit("statsUpdate", stats);
     } catch (exc) {
@@ -1061,26 +621,12 @@ export class Reactor extends Emitter<ReactorEventCallbacks> {
 
   // -- internals: helpers ----------------------------------------------------------------------
 
-  private requireReady(operation: string, component: ErrorComponent = "gpu"): Transport {
+  private requireReady(operation: string, component: ErrorComponent = "gpu"): PeerTransport {
     const transport = this.transport;
     if (this.status !== "ready" || !transport) {
       throw this.local_error("INVALID_STATE", `${operation} needs status "ready" (status is "${this.status}"): wait for ready first`, operation, component);
     }
     return transport;
-  }
-
-  private sendText(channel: RTCDataChannel, text: string, operation: string): void {
-    const size = new TextEncoder().encode(text).length;
-    if (size > MAX_MESSAGE_BYTES) {
-      throw new ReactorError("MESSAGE_TOO_LARGE", `message of ${size} bytes exceeds ${MAX_MESSAGE_BYTES}; send large data with uploadFile()`, {
-        component: "gpu",
-        operation,
-      });
-    }
-    if (channel.readyState !== "open") {
-      throw new ReactorError("DISCONNECTED", `data channel '${channel.label}' is ${channel.readyState}`, { component: "gpu", operation });
-    }
-    channel.send(text);
   }
 
   private local_error(code: string, message: string, operation: string, component: ErrorComponent = "gpu"): ReactorError {

@@ -17,32 +17,31 @@ session, a reconnect replacing it) is closed through :meth:`Reactor._close_link`
 ``aclose()`` and the next connection attempt wait for those closes, so frame handlers of a closed
 connection never run after them (a sync handler stuck past ``JOIN_TIMEOUT_S`` is reported in
 ``stuck_frame_handlers`` and a warning instead of being waited on forever).
+
+This module is the orchestration: the flows above, the status, the events. The roles it drives
+live beside it: ``session`` (the descriptor, parsed once, and the control-plane steps that obtain
+or end a session), ``tokens`` (the bearer token: the caller's JWT or one minted from the key),
+``http_api`` (the HTTP seam; one shared ``httpx.AsyncClient`` per client), ``connection`` (one
+WebRTC connection), ``inputs`` (publishing input tracks), ``commands`` (command data to the wire
+and the reply back), ``uploads`` and ``tracks``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import logging
-import math
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar, overload
 
-import av
 import httpx
-import numpy as np
-from aiortc.mediastreams import MediaStreamError
 
 from reactor_protocol.errors import ErrorCode
 from reactor_protocol.limits import PING_INTERVAL_S, REQUEST_TIMEOUT_S
 from reactor_protocol.messages import (
     Channel,
     ClientStats,
-    Command,
     Envelope,
     ErrorMessage,
     FileUploaded,
@@ -51,38 +50,32 @@ from reactor_protocol.messages import (
     Moderation,
     PauseTrack,
     Ping,
-    PublishTrack,
-    PublishTrackResponse,
     ResumeTrack,
     SessionEnded,
-    UnpublishTrack,
-    UploadRef,
 )
 from reactor_rtc import set_host_addresses
+from reactor_sdk import session as sessions
+from reactor_sdk.commands import command_message, command_reply
 from reactor_sdk.connection import PeerLink, RequestIds, TrackSpec, ice_servers_from_json
 from reactor_sdk.defaults import CONNECT_READY_TIMEOUT_S, DEFAULT_API_URL, client_info
-from reactor_sdk.defaults import SESSION_POLL_ATTEMPTS as _POLL_ATTEMPTS
-from reactor_sdk.defaults import SESSION_POLL_FIRST_DELAY_S as _POLL_FIRST
-from reactor_sdk.defaults import SESSION_POLL_MAX_DELAY_S as _POLL_MAX
 from reactor_sdk.errors import (
     AbortedError,
-    ConflictError,
-    DecodeError,
     DisconnectedError,
     InvalidStateError,
-    NotFoundError,
     ReactorError,
-    RequestTimeoutError,
     SessionTerminalError,
 )
 from reactor_sdk.events import CONTROL_EVENTS, EventEmitter, EventName, Handler
 from reactor_sdk.file_ref import FileRef
 from reactor_sdk.frame_reader import Frame, FrameSinks, FrameStream, StuckFrameHandler
-from reactor_sdk.http_api import ApiClient
+from reactor_sdk.http_api import ApiClient, SharedApiClient
+from reactor_sdk.inputs import InputPublisher
+from reactor_sdk.session import HeldSession, SessionDescriptor
 from reactor_sdk.stats import REPORT_INTERVAL_S, ConnectionStats, client_stats_report
 from reactor_sdk.status import ReactorStatus
-from reactor_sdk.tracks import Completed, Track, TrackDirection, TrackKind, TrackList
-from reactor_sdk.uploads import read_upload, upload_mime_type
+from reactor_sdk.tokens import BearerTokens, JwtSource
+from reactor_sdk.tracks import Completed, Track, TrackDirection, TrackList, TrackTable
+from reactor_sdk.uploads import read_upload, store_upload, upload_mime_type
 
 logger = logging.getLogger("reactor_sdk")
 
@@ -90,11 +83,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
 
-JwtSource: TypeAlias = str | Callable[[], str | Awaitable[str]]
 StatusFilter: TypeAlias = ReactorStatus | str | Iterable[ReactorStatus | str]
-
-_TERMINAL_STATES = frozenset({"INACTIVE", "CLOSED"})
-_TOKEN_REFRESH_MARGIN_S = 60.0
 
 
 def _labels_errors(
@@ -113,16 +102,35 @@ def _labels_errors(
     return wrapper
 
 
-@dataclass(slots=True)
-class _Session:
-    """What outlives a connection: the session, its declared tracks, our connection id."""
+class _TrackPort:
+    """What a client's :class:`Track` objects ask of it (:class:`~reactor_sdk.tracks.TrackHost`)."""
 
-    session_id: str
-    created: bool
-    """Whether this client created the session (and so ends it on ``disconnect()``)."""
-    tracks: tuple[TrackSpec, ...]
-    capabilities: dict[str, Any] = field(default_factory=dict)
-    connection_id: int | None = None
+    __slots__ = ("_reactor",)
+
+    def __init__(self, reactor: Reactor) -> None:
+        self._reactor = reactor
+
+    @property
+    def auto_resume_tracks(self) -> bool:
+        return self._reactor.auto_resume_tracks
+
+    def add_frame_handler(self, track: str, fn: Callable[..., Any]) -> None:
+        self._reactor._sinks.add_handler(track, fn)
+
+    def remove_frame_handler(self, fn: Callable[..., Any]) -> None:
+        self._reactor._sinks.remove_handler(fn)
+
+    async def set_paused(self, track: Track, paused: bool) -> None:
+        await self._reactor._set_paused(track, paused)
+
+    def input_live(self) -> bool:
+        return self._reactor._input_live()
+
+    async def publish_track(self, name: str, source: Any = None) -> Track:
+        return await self._reactor.publish_track(name, source)
+
+    def unpublish_track(self, name: str) -> Completed:
+        return self._reactor.unpublish_track(name)
 
 
 class Reactor:
@@ -134,8 +142,11 @@ class Reactor:
             reply = await reactor.send_command("set_prompt", {"prompt": "a forest at dawn"})
 
     Raises ``ValueError`` at construction with neither ``api_key`` nor ``jwt`` and ``local=False``.
-    ``ice_host_addresses`` (ours) pins the ICE host candidates process-wide; it is needed on
-    loopback, which aioice otherwise skips.
+    ``ice_host_addresses`` (ours) pins the ICE host candidates; it is needed on loopback, which
+    aioice otherwise skips. It is a process-wide side effect of construction, not a setting of
+    this client: it calls :func:`reactor_rtc.set_host_addresses`, so every peer connection this
+    process makes afterwards (other ``Reactor`` instances, an in-process server) offers only those
+    addresses, until the next call; a ``Reactor`` built without it leaves the setting as it is.
 
     Local mode (``local=True``): ``connect()`` starts the server's one session
     (``POST /start_session``). If the server serves another model it raises ``NotFoundError``
@@ -177,7 +188,7 @@ class Reactor:
             raise ValueError("max_session_duration_seconds must be between 1 and 86400")
         if not isinstance(api_url, str) or not api_url.startswith(("http://", "https://")):
             raise ValueError(f"api_url must be an http(s) URL, not {api_url!r}")
-        if ice_host_addresses is not None:
+        if ice_host_addresses is not None:  # process-wide (see the class docstring)
             set_host_addresses(list(ice_host_addresses))
 
         self.model_name = model_name
@@ -185,15 +196,19 @@ class Reactor:
         self.local = local
         self.auto_resume_tracks = auto_resume_tracks
         self.max_session_duration_seconds = max_session_duration_seconds
-        self._api_key = api_key
-        self._jwt = jwt
         self._generation = generation
+        self._tokens = BearerTokens(
+            model_name=model_name,
+            api_key=api_key,
+            jwt=jwt,
+            max_session_duration_seconds=max_session_duration_seconds,
+        )
 
         self._status = ReactorStatus.DISCONNECTED
         self._started = False
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._session: _Session | None = None
+        self._session: HeldSession | None = None
         self._link: PeerLink | None = None
         self._closing_links: set[PeerLink] = set()
         self._attempt: asyncio.Task[None] | None = None
@@ -203,13 +218,21 @@ class Reactor:
         self._events = EventEmitter()
         self._sinks = FrameSinks()
         self._request_ids = RequestIds()
-        self._minted: tuple[str, str, float | None] | None = None  # (scope, jwt, expires_at)
         self._adopting: str | None = None
         self._last_error: ReactorError | None = None
         self._server_device: str | None = None  # server_info.device of the last descriptor
-        self._tracks: dict[str, Track] = {}
-        self._declared: tuple[TrackSpec, ...] | None = None
-        # Tests replace the HTTP transport below the SDK's HTTP seam (httpx.MockTransport).
+        self._tracks = TrackTable(_TrackPort(self))
+        self._inputs = InputPublisher(
+            self._tracks,
+            model_name=model_name,
+            current_link=lambda: self._link,
+            live=self._input_live,
+            report=self._emit_error,
+        )
+        # One HTTP client for the client's life (made on first use, let go of when the client
+        # disconnects for good or closes). Tests replace the HTTP transport below the SDK's HTTP
+        # seam (httpx.MockTransport) before the first request.
+        self._http = SharedApiClient(self._new_api)
         self._http_transport: httpx.AsyncBaseTransport | None = None
 
     # ==========================================================================================
@@ -415,10 +438,9 @@ class Reactor:
         if error.server_device is None:
             error.server_device = self._server_device
 
-    def _note_server(self, descriptor: Mapping[str, Any]) -> None:
-        info = descriptor.get("server_info")
-        device = info.get("device") if isinstance(info, Mapping) else None
-        if isinstance(device, str) and device:
+    def _note_server(self, device: str | None) -> None:
+        """Remember what the server computes on (``server_info.device`` of its descriptor)."""
+        if device:
             self._server_device = device
 
     def _emit_error(self, error: ReactorError) -> None:
@@ -426,7 +448,7 @@ class Reactor:
         self._last_error = error
         self._events.emit("error", error)
 
-    def _set_session(self, session: _Session | None) -> None:
+    def _set_session(self, session: HeldSession | None) -> None:
         before = self.session_id
         self._session = session
         if self.session_id != before:
@@ -572,21 +594,20 @@ class Reactor:
             await self._settle_links()
             self._set_status(ReactorStatus.DISCONNECTED)
             session = self._session
-            if session is None or recoverable:
-                return
-            self._set_session(None)
-            self._sinks.end_streams()
-            self._release_inputs()
-            if session.created:
-                await self._end_session(session)
+            if session is not None and recoverable:
+                return  # kept for reconnect(), and the HTTP client with it
+            if session is not None:
+                self._set_session(None)
+                self._sinks.end_streams()
+                self._inputs.release()
+                if session.created:
+                    await self._end_session(session)
+            await self._http.release()
 
-    async def _end_session(self, session: _Session) -> None:
+    async def _end_session(self, session: HeldSession) -> None:
         try:
-            async with self._api() as api:
-                if self.local:
-                    await api.stop_local_session(operation="disconnect")
-                else:
-                    await api.delete_session(session.session_id, operation="disconnect")
+            async with self._http.use() as api:
+                await sessions.end_session(api, session.session_id, local=self.local, operation="disconnect")
         except ReactorError as exc:
             logger.warning("could not end session %s: %s", session.session_id, exc)
 
@@ -626,11 +647,14 @@ class Reactor:
             link.stop_delivery()
             self._closing_links.add(link)
         links = list(self._closing_links)
+        api = self._http.shut()
         if self._loop is not None and not self._loop.is_closed():
             for closing in links:
                 self._own(self._loop.create_task(self._close_link(closing), name="reactor_sdk:close-link"))
+            if api is not None:
+                self._own(self._loop.create_task(api.aclose(), name="reactor_sdk:close-http"))
         self._set_status(ReactorStatus.DISCONNECTED)
-        self._release_inputs()
+        self._inputs.release()
         self._sinks.clear()
         self._events.cancel_tasks()
         self._events.clear()
@@ -643,7 +667,7 @@ class Reactor:
     # ------------------------------------------------------------------------------------------
     # connect / reconnect flows
 
-    def _api(self) -> ApiClient:
+    def _new_api(self) -> ApiClient:
         return ApiClient(
             self.api_url,
             token=None if self.local else self._bearer,
@@ -655,28 +679,31 @@ class Reactor:
         self._set_status(ReactorStatus.CONNECTING)
         created: str | None = None  # the id of a session we created, for cleanup
         try:
-            async with self._api() as api:
+            async with self._http.use() as api:
                 try:
+                    descriptor: SessionDescriptor
                     if adopt_id is not None:
                         self._adopting = adopt_id
-                        descriptor = await self._adopt(api, adopt_id)
+                        descriptor = await sessions.adopt_session(
+                            api, adopt_id, local=self.local, model_name=self.model_name, api_url=self.api_url
+                        )
                     elif self.local:
-                        descriptor, started = await self._start_or_join_local(api)
+                        descriptor, started = await sessions.start_or_join_local(api, self.api_url)
                         if started:
                             created = "local"
-                        self._check_model(descriptor)  # a session we started is stopped below
+                        # A session we started is stopped below.
+                        sessions.check_model(descriptor, self.model_name, self.api_url)
                     else:
-                        descriptor = await api.create_session(self._create_body(), operation="connect")
-                        created = _descriptor_id(descriptor)
+                        created = await sessions.create_session(api, self.model_name)
                         self._set_status(ReactorStatus.WAITING)
-                        descriptor = await self._poll_session(api, created, descriptor)
-                    self._note_server(descriptor)
-                    session = _session_from(descriptor, created=created is not None)
+                        descriptor = await sessions.poll_session(api, created)
+                    self._note_server(descriptor.server_device)
+                    session = HeldSession.of(descriptor, created=created is not None)
                     session.connection_id = connection_id
                     self._set_session(session)
                     self._sync_tracks(session.tracks)
                     self._events.emit("capabilities_received", dict(session.capabilities))
-                    self._sinks.primary = _primary_video(session.tracks)
+                    self._sinks.primary = session.primary_video
                     self._set_status(ReactorStatus.WAITING)
                     await self._establish(api, session, reoffer=False, operation="connect")
                 except BaseException:
@@ -701,7 +728,7 @@ class Reactor:
         session = self._session
         assert session is not None
         try:
-            async with self._api() as api:
+            async with self._http.use() as api:
                 try:
                     await self._establish(
                         api, session, reoffer=session.connection_id is not None, operation="reconnect"
@@ -725,91 +752,13 @@ class Reactor:
 
     async def _delete_created(self, api: ApiClient, created: str) -> None:
         try:
-            if self.local:
-                await api.stop_local_session(operation="connect")
-            else:
-                await api.delete_session(created, operation="connect")
+            await sessions.end_session(api, created, local=self.local, operation="connect")
         except ReactorError as exc:
             logger.warning("could not delete the session of a failed connect: %s", exc)
 
-    async def _start_or_join_local(self, api: ApiClient) -> tuple[dict[str, Any], bool]:
-        """``POST /start_session``, or, when the server already runs its one session (409), join
-        that one (``GET /session``). Returns ``(descriptor, whether we started it)``."""
-        conflict: ConflictError | None = None
-        for _ in range(2):
-            try:
-                return await api.start_local_session({}, operation="connect"), True
-            except ConflictError as exc:
-                conflict = exc
-            try:
-                descriptor = await api.get_local_session(operation="connect")
-            except NotFoundError:
-                continue  # the running session ended in between: start one
-            _check_not_terminal(descriptor)
-            logger.info(
-                "%s already runs session %s: joining it (disconnect() will leave it running)",
-                self.api_url,
-                _descriptor_id(descriptor),
-            )
-            return descriptor, False
-        assert conflict is not None
-        raise conflict
-
-    def _check_model(self, descriptor: Mapping[str, Any]) -> None:
-        """``NotFoundError`` when the local server runs another model than ``model_name``."""
-        model = descriptor.get("model")
-        served = model.get("name") if isinstance(model, Mapping) else None
-        if not isinstance(served, str) or not served or _same_model(self.model_name, served):
-            return
-        raise NotFoundError(
-            f"model {self.model_name!r} is not served at {self.api_url}: that server runs {served!r}. "
-            f"Use Reactor({served!r}, ...), or start the server with: openreactor serve --model "
-            f"{self.model_name}",
-            component="api",
-            operation="connect",
-        )
-
-    async def _adopt(self, api: ApiClient, session_id: str) -> dict[str, Any]:
-        if self.local:
-            descriptor = await api.get_local_session(operation="connect")
-            if _descriptor_id(descriptor) != session_id:
-                raise InvalidStateError(
-                    f"the local runtime runs session {_descriptor_id(descriptor)}, not {session_id}",
-                    operation="connect",
-                )
-            self._check_model(descriptor)
-        else:
-            descriptor = await api.get_session(session_id, operation="connect")
-        _check_not_terminal(descriptor)
-        return descriptor
-
-    def _create_body(self) -> dict[str, Any]:
-        return {
-            "model": {"name": self.model_name},
-            "client_info": client_info(),
-            "supported_transports": [{"protocol": "webrtc", "version": "1.0"}],
-        }
-
-    async def _poll_session(
-        self, api: ApiClient, session_id: str, descriptor: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Poll ``GET /sessions/{id}`` until capabilities and transport are known."""
-        delay = _POLL_FIRST
-        for attempt in range(_POLL_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _POLL_MAX)
-            descriptor = await api.get_session(session_id, operation="connect")
-            _check_not_terminal(descriptor)
-            if descriptor.get("capabilities") and descriptor.get("selected_transport"):
-                return descriptor
-        raise RequestTimeoutError(
-            f"session {session_id} not ready after {_POLL_ATTEMPTS} polls",
-            component="api",
-            operation="connect",
-        )
-
-    async def _establish(self, api: ApiClient, session: _Session, *, reoffer: bool, operation: str) -> None:
+    async def _establish(
+        self, api: ApiClient, session: HeldSession, *, reoffer: bool, operation: str
+    ) -> None:
         """Signalling for one connection, then wait for ready, resume outputs, ping, READY."""
         await self._settle_links()  # no frame of an old connection is delivered beside the new one
         sid = session.session_id
@@ -829,7 +778,7 @@ class Reactor:
         self._link = link
         sdp, mapping = await link.create_offer()
         for entry in mapping:
-            track = self._tracks.get(entry["name"])
+            track = self._tracks.by_name.get(entry["name"])
             if track is not None and track.direction is TrackDirection.SENDONLY:
                 track.mid = entry["mid"]
         await api.send_offer(
@@ -847,16 +796,16 @@ class Reactor:
         await link.accept_answer(answer.sdp)
         await link.wait_ready(CONNECT_READY_TIMEOUT_S)
         for spec in session.tracks:
-            track = self._tracks.get(spec.name)
+            track = self._tracks.by_name.get(spec.name)
             if spec.direction == "recvonly" and track is not None and not track.paused:
                 link.notify(Channel.CONTROL, ResumeTrack(spec.name), operation=operation)
         link.notify(Channel.CONTROL, Ping(), operation=operation)
         link.mark_ready()
         self._start_heartbeat(link)
         self._set_status(ReactorStatus.READY)
-        if any(t.wanted for t in self._tracks.values()):
+        if self._inputs.any_wanted():
             assert self._loop is not None
-            self._own(self._loop.create_task(self._republish(link), name="reactor_sdk:republish"))
+            self._own(self._loop.create_task(self._inputs.republish(link), name="reactor_sdk:republish"))
 
     async def _drop_link(self, error: Callable[[], ReactorError]) -> None:
         """Detach and close the current connection (keeps the session)."""
@@ -864,7 +813,7 @@ class Reactor:
         if heartbeat is not None and heartbeat is not asyncio.current_task():
             heartbeat.cancel()
         link, self._link = self._link, None
-        self._inputs_down()
+        self._inputs.down()
         if link is not None:
             await self._close_link(link, error)
 
@@ -888,49 +837,13 @@ class Reactor:
     # ------------------------------------------------------------------------------------------
     # auth (cloud)
 
-    async def _bearer(self) -> str:
-        """The bearer token for the next request: the caller's JWT, or one minted from the key."""
-        jwt = self._jwt
-        if isinstance(jwt, str):
-            return jwt
-        if jwt is not None:
-            value = jwt()
-            if inspect.isawaitable(value):
-                value = await value
-            if not isinstance(value, str) or not value:
-                raise InvalidStateError("the jwt callable returned no token", component="api")
-            return value
-        assert self._api_key is not None
-        # Creating a session mints a model-scoped token; adopting one a token bound to it.
+    async def _bearer(self, api: ApiClient) -> str:
+        """The bearer token of ``api``'s next request: the caller's JWT, or one minted through
+        ``api`` from the key (bound to a session this client adopts, else model-scoped)."""
         adopted = self._adopting or (
             self._session.session_id if self._session and not self._session.created else None
         )
-        scope = f"session:{adopted}" if adopted else "model"
-        minted = self._minted
-        if minted is not None and minted[0] == scope:
-            expires_at = minted[2]
-            if expires_at is None or time.time() < expires_at - _TOKEN_REFRESH_MARGIN_S:
-                return minted[1]
-        body = self._token_body(scope)
-        api = ApiClient(self.api_url, token=None, transport=self._http_transport)
-        try:
-            token, expires_at = await api.mint_token(self._api_key, body)
-        finally:
-            await api.aclose()
-        self._minted = (scope, token, expires_at)
-        return token
-
-    def _token_body(self, scope: str) -> dict[str, Any]:
-        if scope.startswith("session:"):
-            detail: dict[str, Any] = {
-                "type": "session",
-                "resources": {"models": {"all": True}, "sessions": {"bind": [scope.split(":", 1)[1]]}},
-            }
-        else:
-            detail = {"type": "session", "resources": {"models": {"match": [self.model_name]}}}
-            if self.max_session_duration_seconds is not None:
-                detail["constraints"] = {"max_session_duration_seconds": self.max_session_duration_seconds}
-        return {"authorization_details": [detail]}
+        return await self._tokens.bearer(adopted, api.mint_token)
 
     # ------------------------------------------------------------------------------------------
     # running connection
@@ -1021,7 +934,7 @@ class Reactor:
         self._set_status(ReactorStatus.DISCONNECTED)
         self._set_session(None)
         self._sinks.end_streams()
-        self._release_inputs()
+        self._inputs.release()
         self._events.emit("runtime_message", {"type": "sessionEnded", "data": {"reason": reason}})
         self._emit_error(SessionTerminalError(f"session ended: {text}"))
 
@@ -1029,7 +942,7 @@ class Reactor:
         """Forget ``link`` at once, stop its frame deliveries, and close it in the background
         (``disconnect()``, ``aclose()`` and the next connection attempt wait for that)."""
         self._link = None
-        self._inputs_down()
+        self._inputs.down()
         link.closing = True
         link.fail_pending(error)
         link.stop_delivery()
@@ -1061,39 +974,13 @@ class Reactor:
         (say ``invalid_command``) when the model refuses the command.
         """
         operation = "send_command"
-        if not isinstance(command, str) or not command:
-            raise ValueError("command must be a non-empty string")
-        if data is None:
-            data = {}
-        elif not isinstance(data, Mapping):
-            raise DecodeError("command data must be a JSON object", component="gpu", operation=operation)
-        if scope != "application":
-            raise ValueError("only scope='application' is supported")
-        if not (isinstance(timeout, int | float) and timeout > 0 and math.isfinite(timeout)):
-            raise ValueError("timeout must be a positive number of seconds")
-        body, uploads = _command_body(data, operation)
+        message = command_message(command, data, scope=scope, timeout=timeout, operation=operation)
         link = self._require_ready(operation)
-        reply = await link.request(
-            Channel.DATA, Command(command, body, uploads), timeout=timeout, operation=operation
-        )
-        payload = reply.payload
-        if payload is None:
-            return None
-        if isinstance(payload, ModelMessage):
-            message = {"type": payload.type, "data": payload.data}
-            self._events.emit("message", dict(message))
-            return message
-        if isinstance(payload, ErrorMessage):
-            raise ReactorError(
-                payload.code,
-                f"command {command!r} failed ({payload.code}): {payload.message}",
-                recoverable=False,
-                component="gpu",
-                operation=operation,
-            )
-        raise DecodeError(
-            f"unexpected reply {type(payload).__name__} to a command", component="gpu", operation=operation
-        )
+        reply = await link.request(Channel.DATA, message, timeout=timeout, operation=operation)
+        result = command_reply(command, reply.payload, operation)
+        if result is not None:
+            self._events.emit("message", dict(result))
+        return result
 
     def _require_ready(self, operation: str) -> PeerLink:
         self._check_open(operation)
@@ -1112,23 +999,12 @@ class Reactor:
     def track(self, name: str) -> Track:
         """The :class:`Track` called ``name``, the same object every time. Before the model's
         tracks are known any name is accepted; after, an undeclared name raises ``ValueError``."""
-        track = self._tracks.get(name)
-        declared = self._declared
-        if declared is not None and all(spec.name != name for spec in declared):
-            raise ValueError(
-                f"the model declares no track {name!r}; declared tracks: {[s.name for s in declared]}"
-            )
-        if track is None:
-            if not isinstance(name, str) or not name:
-                raise ValueError("a track name must be a non-empty string")
-            track = Track(self, name, TrackKind.VIDEO, TrackDirection.RECVONLY)
-            self._tracks[name] = track
-        return track
+        return self._tracks.get(name)
 
     @property
     def tracks(self) -> TrackList:
         """The model's declared tracks in declared order (empty until they are known)."""
-        return TrackList(self._tracks[spec.name] for spec in self._declared or ())
+        return self._tracks.listed()
 
     @property
     def paused_tracks(self) -> frozenset[str]:
@@ -1140,20 +1016,12 @@ class Reactor:
         return {t.name: t for t in self.tracks if t.direction is TrackDirection.RECVONLY}
 
     def _sync_tracks(self, specs: Sequence[TrackSpec]) -> None:
-        self._declared = tuple(specs)
-        for spec in specs:
-            track = self._tracks.get(spec.name)
-            if track is None:
-                track = Track(self, spec.name, TrackKind(spec.kind), TrackDirection(spec.direction))
-                self._tracks[spec.name] = track
-            else:
-                track.kind = TrackKind(spec.kind)
-                track.direction = TrackDirection(spec.direction)
+        self._tracks.sync(specs)
 
     def _on_remote_track(self, link: PeerLink, spec: TrackSpec, mid: str | None) -> None:
         if link is not self._link:
             return
-        track = self._tracks.get(spec.name)
+        track = self._tracks.by_name.get(spec.name)
         if track is None:
             return
         track.mid = mid
@@ -1173,32 +1041,6 @@ class Reactor:
         link = self._link
         return link is not None and link.ready and not link.closing and self._status is ReactorStatus.READY
 
-    def _inputs_down(self) -> None:
-        """The connection is going: published inputs wait for the next one (then re-published)."""
-        for track in self._tracks.values():
-            track.published = False
-
-    def _release_inputs(self) -> None:
-        """The session is gone (or the client closed): forget every publication."""
-        for track in self._tracks.values():
-            track.published = False
-            track.wanted = False
-            self._stop_pump(track)
-
-    def _input_track(self, name: str, operation: str) -> Track:
-        declared = self._declared
-        if declared is None:
-            raise InvalidStateError(
-                f"cannot {operation} before the model's tracks are known: connect first", operation=operation
-            )
-        inputs = [spec.name for spec in declared if spec.direction == "sendonly"]
-        if name not in inputs:
-            raise ValueError(
-                f"{name!r} is not an input track of model {self.model_name!r}; "
-                f"declared input tracks: {inputs}"
-            )
-        return self._tracks[name]
-
     @_labels_errors
     async def publish_track(self, name: str, source: Any = None) -> Track:
         """Claim the model's input track ``name`` and start sending it; returns the :class:`Track`.
@@ -1212,104 +1054,14 @@ class Reactor:
         """
         operation = "publish_track"
         self._check_open(operation)
-        if source is not None and not (hasattr(source, "recv") and hasattr(source, "kind")):
-            raise TypeError("source must have 'kind' and an 'async recv()' (e.g. an aiortc MediaStreamTrack)")
-        if self._declared is not None:
-            self._input_track(name, operation)
+        self._inputs.check_request(name, source, operation)
         link = self._require_ready(operation)
-        track = self._input_track(name, operation)
-        if track.kind is not TrackKind.VIDEO:
-            raise NotImplementedError("audio input tracks are not supported by this SDK yet")
-        if source is not None and getattr(source, "kind", None) != track.kind.value:
-            raise ValueError(
-                f"source kind {source.kind!r} does not match track {name!r} ({track.kind.value})"
-            )
-        if not track.published:
-            await self._claim(link, track, operation)
-        track.wanted = True
-        track.ever_published = True
-        if source is not None:
-            self._stop_pump(track)
-            assert self._loop is not None
-            track.source_task = self._loop.create_task(
-                self._pump(track, source), name=f"reactor_sdk:source:{name}"
-            )
-        return track
-
-    async def _claim(self, link: PeerLink, track: Track, operation: str) -> None:
-        reply = await link.request(
-            Channel.CONTROL, PublishTrack(track.name), timeout=REQUEST_TIMEOUT_S, operation=operation
-        )
-        payload = reply.payload
-        if isinstance(payload, ErrorMessage):
-            raise ReactorError(
-                payload.code,
-                f"publish_track({track.name!r}) refused ({payload.code}): {payload.message}",
-                component="gpu",
-                operation=operation,
-            )
-        if payload is not None and not isinstance(payload, PublishTrackResponse):
-            raise DecodeError(
-                f"unexpected reply {type(payload).__name__} to publish_track",
-                component="gpu",
-                operation=operation,
-            )
-        if link is not self._link or link.closing:
-            raise DisconnectedError("the connection closed while publishing", operation=operation)
-        link.attach_input(track.name, track.feed)
-        track.published = True
-
-    async def _republish(self, link: PeerLink) -> None:
-        """After a reconnect: claim every input the app had published; refusals are emitted."""
-        for track in list(self._tracks.values()):
-            if not track.wanted or track.published or link is not self._link:
-                continue
-            try:
-                await self._claim(link, track, "publish_track")
-            except ReactorError as exc:
-                if link is self._link and track.wanted:
-                    self._emit_error(exc)
-
-    async def _pump(self, track: Track, source: Any) -> None:
-        """Copy frames from an app's media source into the track until stopped or ended."""
-        try:
-            while True:
-                frame = await source.recv()
-                if track.published and self._input_live() and isinstance(frame, av.VideoFrame):
-                    track.feed.put(frame)
-        except asyncio.CancelledError:
-            raise
-        except MediaStreamError:
-            logger.info("the source of track %r ended", track.name)
-        except Exception:
-            logger.exception("reading the source of track %r failed; it is no longer sent", track.name)
-
-    @staticmethod
-    def _stop_pump(track: Track) -> None:
-        task, track.source_task = track.source_task, None
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
+        return await self._inputs.publish(link, name, source, operation)
 
     def unpublish_track(self, name: str) -> Completed:
         """Stop sending input ``name`` and free its slot. Acts at once and returns an
         already-completed awaitable (``await`` it or not); never raises (failures are logged)."""
-        try:
-            track = self._tracks.get(name)
-            if track is None or track.direction is not TrackDirection.SENDONLY:
-                logger.warning("unpublish_track(%r): no such input track", name)
-                return Completed()
-            was_published = track.published
-            track.wanted = False
-            track.published = False
-            self._stop_pump(track)
-            link = self._link
-            if link is not None:
-                link.detach_input(name)
-                if was_published and link.ready and not link.closing:
-                    link.notify(Channel.CONTROL, UnpublishTrack(name), operation="unpublish_track")
-        except Exception as exc:
-            logger.warning("unpublish_track(%r) failed: %s", name, exc)
-        return Completed()
+        return self._inputs.unpublish(name)
 
     # ==========================================================================================
     # uploads
@@ -1341,14 +1093,10 @@ class Reactor:
             )
         session = self._session
         assert session is not None
-        async with self._api() as api:
-            upload_id, url = await api.create_upload(
-                session.session_id,
-                {"name": file_name, "size": len(data), "mime_type": mime},
-                operation=operation,
+        async with self._http.use() as api:
+            ref = await store_upload(
+                api, session.session_id, data, file_name, mime, local=self.local, operation=operation
             )
-            await api.put_upload(self._upload_url(url), data, mime, operation=operation)
-        ref = FileRef(upload_id, file_name, mime, len(data))
         link = self._require_ready(operation)
         link.notify(
             Channel.CONTROL,
@@ -1356,17 +1104,6 @@ class Reactor:
             operation=operation,
         )
         return ref
-
-    def _upload_url(self, url: str) -> str:
-        """A relative presigned URL is made absolute against ``api_url``; in local mode the URL's
-        origin is replaced by ``api_url``'s (port forwarding, proxies)."""
-        parsed = httpx.URL(url)
-        base = httpx.URL(self.api_url)
-        if not parsed.is_absolute_url:
-            return str(base.join(url))
-        if self.local:
-            return str(parsed.copy_with(scheme=base.scheme, host=base.host, port=base.port))
-        return url
 
 
 # ==============================================================================================
@@ -1377,109 +1114,6 @@ def _status_set(arg: StatusFilter) -> frozenset[ReactorStatus]:
     if isinstance(arg, str):
         return frozenset({ReactorStatus(arg)})
     return frozenset(ReactorStatus(s) for s in arg)
-
-
-def _same_model(asked: str, served: str) -> bool:
-    """Whether ``served`` is the model asked for; ``owner/name`` and a bare ``name`` match."""
-    return asked == served or asked.rsplit("/", 1)[-1] == served.rsplit("/", 1)[-1]
-
-
-def _descriptor_id(descriptor: Mapping[str, Any]) -> str:
-    sid = descriptor.get("session_id")
-    if not isinstance(sid, str) or not sid:
-        raise DecodeError("session descriptor has no session_id", component="api", operation="connect")
-    return sid
-
-
-def _check_not_terminal(descriptor: Mapping[str, Any]) -> None:
-    state = descriptor.get("state")
-    if isinstance(state, str) and state.upper() in _TERMINAL_STATES:
-        raise SessionTerminalError(
-            f"session {descriptor.get('session_id')} is {state}", component="api", operation="connect"
-        )
-
-
-def _session_from(descriptor: Mapping[str, Any], *, created: bool) -> _Session:
-    sid = _descriptor_id(descriptor)
-    capabilities = descriptor.get("capabilities")
-    if not isinstance(capabilities, dict):
-        raise DecodeError("session descriptor has no capabilities", component="api", operation="connect")
-    raw_tracks = capabilities.get("tracks", [])
-    if not isinstance(raw_tracks, list):
-        raise DecodeError("capabilities.tracks is not a list", component="api", operation="connect")
-    tracks: list[TrackSpec] = []
-    for raw in raw_tracks:
-        if not isinstance(raw, dict):
-            raise DecodeError("a declared track is not an object", component="api", operation="connect")
-        name, kind, direction = raw.get("name"), raw.get("kind"), raw.get("direction")
-        if (
-            not isinstance(name, str)
-            or not name
-            or kind not in ("video", "audio")
-            or direction
-            not in (
-                "recvonly",
-                "sendonly",
-            )
-        ):
-            raise DecodeError(f"invalid declared track {raw!r}", component="api", operation="connect")
-        tracks.append(TrackSpec(name, kind, direction))
-    return _Session(sid, created, tuple(tracks), dict(capabilities))
-
-
-def _primary_video(tracks: Sequence[TrackSpec]) -> str | None:
-    outputs = [t.name for t in tracks if t.kind == "video" and t.direction == "recvonly"]
-    if "main_video" in outputs:
-        return "main_video"
-    return outputs[0] if outputs else None
-
-
-def _command_body(data: Mapping[str, Any], operation: str) -> tuple[dict[str, Any], dict[str, UploadRef]]:
-    """Split command data: top-level ``FileRef``s go to the wire ``uploads`` map, nested ones are
-    inlined; everything else must be a JSON value."""
-    body: dict[str, Any] = {}
-    uploads: dict[str, UploadRef] = {}
-    for key, value in data.items():
-        if not isinstance(key, str):
-            raise DecodeError(
-                "command data must be a JSON object (string keys)", component="gpu", operation=operation
-            )
-        if isinstance(value, FileRef):
-            uploads[key] = value.to_upload_ref()
-        else:
-            body[key] = _json_value(value, operation)
-    return body, uploads
-
-
-def _json_value(value: Any, operation: str) -> Any:
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int | float):
-        if isinstance(value, float) and not math.isfinite(value):
-            raise DecodeError(
-                f"command data holds a non-finite number {value!r}", component="gpu", operation=operation
-            )
-        return value
-    if isinstance(value, np.generic):
-        return _json_value(value.item(), operation)
-    if isinstance(value, FileRef):
-        return value.to_wire()
-    if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise DecodeError(
-                    "command data must be a JSON object (string keys)", component="gpu", operation=operation
-                )
-            out[key] = _json_value(item, operation)
-        return out
-    if isinstance(value, list | tuple):
-        return [_json_value(item, operation) for item in value]
-    raise DecodeError(
-        f"command data must be a JSON object; {type(value).__name__} is not a JSON value",
-        component="gpu",
-        operation=operation,
-    )
 
 
 __all__ = ["Frame", "Reactor"]

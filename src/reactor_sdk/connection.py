@@ -35,6 +35,7 @@ from reactor_protocol import codec_v1_protobuf as codec
 from reactor_protocol.errors import DecodeError as WireDecodeError
 from reactor_protocol.limits import MAX_MESSAGE_BYTES
 from reactor_protocol.messages import Channel, Envelope, Kind, Payload
+from reactor_rtc.patches import bound_jitter_wait
 from reactor_sdk.errors import (
     DecodeError,
     DisconnectedError,
@@ -45,7 +46,6 @@ from reactor_sdk.errors import (
 )
 from reactor_sdk.frame_reader import FrameReader, FrameSinks, TrackDrainer
 from reactor_sdk.ice_report import describe_ice_attempt
-from reactor_sdk.jitter import bound_jitter_wait
 from reactor_sdk.stats import (
     AUDIO_CLOCK_RATE,
     VIDEO_CLOCK_RATE,

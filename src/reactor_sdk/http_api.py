@@ -1,18 +1,21 @@
 """The HTTP control plane and signalling, as the client speaks them (PROTOCOL.md §2, §3).
 
 This is the SDK's only HTTP seam: httpx exceptions and error statuses are translated here, and
-nowhere else, into :class:`~reactor_sdk.errors.ReactorError` subclasses. One :class:`ApiClient`
-lives for one lifecycle operation (a connect, a disconnect, …) and closes its connections after.
+nowhere else, into :class:`~reactor_sdk.errors.ReactorError` subclasses. A ``Reactor`` holds one
+:class:`SharedApiClient`: one :class:`ApiClient` (one ``httpx.AsyncClient``) made on first use and
+shared by every operation (connect, uploads, disconnect, token minting) until the client
+disconnects for good or closes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeAlias
@@ -33,8 +36,9 @@ from reactor_sdk.errors import (
 
 logger = logging.getLogger("reactor_sdk")
 
-TokenSource: TypeAlias = Callable[[], Awaitable[str]]
-"""Resolves the bearer token before each request (cloud mode)."""
+TokenSource: TypeAlias = Callable[["ApiClient"], Awaitable[str]]
+"""Resolves the bearer token before each request (cloud mode); it gets the client making the
+request, to mint a token through it."""
 
 HeaderSet: TypeAlias = Literal["session", "signalling", "plain"]
 
@@ -42,6 +46,10 @@ API_VERSION = "1"
 WEBRTC_VERSION = "1.0"  # exactly two parts: Reactor's service refused "1.0.0"
 
 _MAX_ERROR_BODY = 500
+
+KEEPALIVE_EXPIRY_S = 4.0
+"""An idle pooled connection is dropped after this long, before a server's own keep-alive
+timeout (uvicorn's and Node's: 5 s) can close it under a request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +81,12 @@ class ApiClient:
             verify=verify_tls,
             headers={"accept": "*/*"},
             transport=transport,
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
         )
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
 
     async def __aenter__(self) -> ApiClient:
         return self
@@ -127,7 +140,7 @@ class ApiClient:
         if headers == "signalling":
             hdrs["reactor-webrtc-version"] = WEBRTC_VERSION
         if self._token is not None and headers != "plain":
-            hdrs["authorization"] = f"Bearer {await self._token()}"
+            hdrs["authorization"] = f"Bearer {await self._token(self)}"
         content: bytes | None = None
         if send_body:
             hdrs["content-type"] = "application/json"
@@ -370,6 +383,73 @@ class ApiClient:
         raise RequestTimeoutError(
             f"no SDP answer after {len(ANSWER_POLL_DELAYS_S)} polls", component="api", operation=operation
         )
+
+
+class SharedApiClient:
+    """The one :class:`ApiClient` of a client: made by ``factory`` on first use, on the running
+    loop, and shared by every operation until let go of.
+
+    :meth:`release` lets go of it (a later operation makes a new one); :meth:`shut` /
+    :meth:`aclose` for good (a later operation gets a client of its own, closed when it ends).
+    A client let go of while an operation uses it is closed when that operation leaves :meth:`use`.
+    """
+
+    def __init__(self, factory: Callable[[], ApiClient]) -> None:
+        self._factory = factory
+        self._current: ApiClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._users: dict[ApiClient, int] = {}
+        self._shut = False
+
+    @property
+    def current(self) -> ApiClient | None:
+        """The shared client now, if one was made and not let go of since."""
+        return self._current
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[ApiClient]:
+        """``async with shared.use() as api:`` — the shared client, for one operation."""
+        loop = asyncio.get_running_loop()
+        api = self._current
+        if api is None or self._loop is not loop:
+            # First use, or the caller moved to a new loop (the old one is closed, and with it
+            # the old client's connections): make one here.
+            api = self._factory()
+            if not self._shut:
+                self._current, self._loop = api, loop
+        self._users[api] = self._users.get(api, 0) + 1
+        try:
+            yield api
+        finally:
+            left = self._users.pop(api) - 1
+            if left:
+                self._users[api] = left
+            elif api is not self._current:
+                await api.aclose()  # let go of while this operation used it
+
+    def _let_go(self) -> ApiClient | None:
+        api, self._current = self._current, None
+        if api is None or api in self._users or self._loop is None or self._loop.is_closed():
+            return None  # none; closed by its last operation; or its connections went with its loop
+        return api
+
+    async def release(self) -> None:
+        """Let go of the shared client and close it (now, or when its last operation ends)."""
+        api = self._let_go()
+        if api is not None:
+            await api.aclose()
+
+    def shut(self) -> ApiClient | None:
+        """Let go of the shared client for good. Returns it when the caller must close it (no
+        operation uses it), else ``None``."""
+        self._shut = True
+        return self._let_go()
+
+    async def aclose(self) -> None:
+        """:meth:`shut`, then close the client it returns."""
+        api = self.shut()
+        if api is not None:
+            await api.aclose()
 
 
 # ----------------------------------------------------------------------------------------------

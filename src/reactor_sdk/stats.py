@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from reactor_rtc.patches import nominated_pairs
 from reactor_sdk.defaults import SDK_TYPE, __version__
 
 MIN_INTERVAL_S = 0.2
@@ -119,16 +120,14 @@ class StatsSampler:
 
 
 def selected_pair(pc: Any) -> CandidatePair | None:
-    """The nominated ICE pair of the peer connection's transport (aioice internals, read
-    defensively: ``None`` when unavailable)."""
+    """The nominated ICE pair of the peer connection's transport (aioice internals, read by
+    :func:`reactor_rtc.patches.nominated_pairs`: ``None`` when unavailable)."""
     try:
         sctp = pc.sctp
         transports = [sctp.transport.transport] if sctp is not None else []
         transports += [t.receiver.transport.transport for t in pc.getTransceivers() if t.receiver.transport]
         for ice in transports:
-            connection = getattr(ice, "_connection", None)
-            nominated = getattr(connection, "_nominated", None) or {}
-            for pair in nominated.values():
+            for pair in nominated_pairs(ice):
                 local, remote = pair.local_candidate, pair.remote_candidate
                 return CandidatePair(
                     local_candidate_type=getattr(local, "type", None),

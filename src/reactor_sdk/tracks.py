@@ -8,6 +8,9 @@
 Output tracks are fed by the connection's frame readers (``frame_reader``). Input tracks keep
 the newest pushed frame in an :class:`InputFeed`; each connection reads it through its own
 :class:`PushedVideoTrack`, which aiortc's RTP sender encodes (newest frame wins).
+
+A :class:`Track` asks its client for what it cannot do alone through :class:`TrackHost`; the
+client keeps its tracks in a :class:`TrackTable`.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Generator, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import av
 import numpy as np
@@ -28,9 +31,6 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from reactor_sdk.errors import InvalidStateError
 from reactor_sdk.frame_reader import is_async_handler
-
-if TYPE_CHECKING:
-    from reactor_sdk.client import Reactor
 
 logger = logging.getLogger("reactor_sdk")
 
@@ -227,7 +227,47 @@ class PushedVideoTrack(MediaStreamTrack):
 
 
 # ---------------------------------------------------------------------------------------------
-# Track, TrackList
+# Track, TrackList, TrackTable
+
+
+class DeclaredTrack(Protocol):
+    """A track as a session declares it (``connection.TrackSpec``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def direction(self) -> str: ...
+
+
+class TrackHost(Protocol):
+    """What a :class:`Track` asks of its client."""
+
+    @property
+    def auto_resume_tracks(self) -> bool:
+        """Whether output tracks start resumed (a new output track starts paused otherwise)."""
+        ...
+
+    def add_frame_handler(self, track: str, fn: Callable[..., Any]) -> None:
+        """Deliver the frames of output ``track`` to ``fn``."""
+        ...
+
+    def remove_frame_handler(self, fn: Callable[..., Any]) -> None: ...
+
+    async def set_paused(self, track: Track, paused: bool) -> None:
+        """Pause or resume output ``track`` for this client's connection."""
+        ...
+
+    def input_live(self) -> bool:
+        """Whether a pushed input frame can be sent now (the connection is ready)."""
+        ...
+
+    async def publish_track(self, name: str, source: Any = None) -> Track: ...
+
+    def unpublish_track(self, name: str) -> Completed: ...
 
 
 class Track:
@@ -238,14 +278,14 @@ class Track:
     ``push_frame()``, ``unpublish()``.
     """
 
-    def __init__(self, client: Reactor, name: str, kind: TrackKind, direction: TrackDirection) -> None:
-        self._client = client
+    def __init__(self, host: TrackHost, name: str, kind: TrackKind, direction: TrackDirection) -> None:
+        self._host = host
         self.name = name
         self.kind = kind
         self.direction = direction
         self.mid: str | None = None
         """The m-section id, known once an output track has arrived on a connection."""
-        self.paused = not client.auto_resume_tracks if direction is TrackDirection.RECVONLY else False
+        self.paused = not host.auto_resume_tracks if direction is TrackDirection.RECVONLY else False
         """Output tracks: whether the server is asked not to send it to this connection."""
         self.published = False
         """Input tracks: whether this client holds the publisher slot on the live connection."""
@@ -271,32 +311,32 @@ class Track:
             raise ValueError(f"track {self.name!r} is an input; on_frame applies to output tracks")
         adapter = AsyncFrameAdapter(fn) if is_async_handler(fn) else FrameAdapter(fn)
         self._adapters[id(fn)] = adapter
-        self._client._sinks.add_handler(self.name, adapter)
+        self._host.add_frame_handler(self.name, adapter)
         return fn
 
     def off_frame(self, fn: Callable[..., Any]) -> None:
         adapter = self._adapters.pop(id(fn), None)
         if adapter is not None:
-            self._client._sinks.remove_handler(adapter)
-        self._client._sinks.remove_handler(fn)
+            self._host.remove_frame_handler(adapter)
+        self._host.remove_frame_handler(fn)
 
     async def pause(self) -> None:
         """Ask the server to stop sending this output to this connection (others unaffected)."""
-        await self._client._set_paused(self, True)
+        await self._host.set_paused(self, True)
 
     async def resume(self) -> None:
         """Ask the server to send this output to this connection again."""
-        await self._client._set_paused(self, False)
+        await self._host.set_paused(self, False)
 
     # -- inputs --------------------------------------------------------------------------------
 
     async def publish(self, source: Any = None) -> Track:
         """``reactor.publish_track(self.name, source)``."""
-        return await self._client.publish_track(self.name, source)
+        return await self._host.publish_track(self.name, source)
 
     def unpublish(self) -> Completed:
         """``reactor.unpublish_track(self.name)``: immediate, never raises."""
-        return self._client.unpublish_track(self.name)
+        return self._host.unpublish_track(self.name)
 
     def push_frame(
         self,
@@ -325,7 +365,7 @@ class Track:
                 operation="push_frame",
             )
         frame = video_frame_from(data, width, height)
-        if not (self.published and self._client._input_live()):
+        if not (self.published and self._host.input_live()):
             return False
         self.feed.put(frame)
         return True
@@ -350,6 +390,50 @@ class TrackList(list[Track]):
 
     def names(self) -> list[str]:
         return [t.name for t in self]
+
+
+class TrackTable:
+    """A client's :class:`Track` objects by name (one object per name for the client's life),
+    and the model's declared tracks once a session made them known."""
+
+    def __init__(self, host: TrackHost) -> None:
+        self._host = host
+        self.by_name: dict[str, Track] = {}
+        self.declared: tuple[DeclaredTrack, ...] | None = None
+        """The declared tracks in declared order; ``None`` until a session declared them."""
+
+    def get(self, name: str) -> Track:
+        """The track ``name``: any name before the tracks are known (an output video until
+        declared otherwise), a declared one after (``ValueError`` otherwise)."""
+        track = self.by_name.get(name)
+        declared = self.declared
+        if declared is not None and all(spec.name != name for spec in declared):
+            raise ValueError(
+                f"the model declares no track {name!r}; declared tracks: {[s.name for s in declared]}"
+            )
+        if track is None:
+            if not isinstance(name, str) or not name:
+                raise ValueError("a track name must be a non-empty string")
+            track = Track(self._host, name, TrackKind.VIDEO, TrackDirection.RECVONLY)
+            self.by_name[name] = track
+        return track
+
+    def listed(self) -> TrackList:
+        """The declared tracks in declared order (empty until they are known)."""
+        return TrackList(self.by_name[spec.name] for spec in self.declared or ())
+
+    def sync(self, specs: Sequence[DeclaredTrack]) -> None:
+        """Take the declared tracks of a session: new names get a track, known ones their kind
+        and direction."""
+        self.declared = tuple(specs)
+        for spec in specs:
+            track = self.by_name.get(spec.name)
+            if track is None:
+                track = Track(self._host, spec.name, TrackKind(spec.kind), TrackDirection(spec.direction))
+                self.by_name[spec.name] = track
+            else:
+                track.kind = TrackKind(spec.kind)
+                track.direction = TrackDirection(spec.direction)
 
 
 def track_names(tracks: Iterable[Track]) -> list[str]:

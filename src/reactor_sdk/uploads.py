@@ -1,4 +1,5 @@
-"""Reading what ``upload_file`` is given, and naming it (SDK-API §1.1.4)."""
+"""Uploads (SDK-API §1.1.4, PROTOCOL.md §7): reading what ``upload_file`` is given, naming it,
+and storing the bytes (an upload slot of the session, then a raw ``PUT``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import io
 import mimetypes
 import os
 from typing import Any
+
+import httpx
+
+from reactor_sdk.file_ref import FileRef
+from reactor_sdk.http_api import ApiClient
 
 DEFAULT_MIME_TYPE = "application/octet-stream"
 
@@ -50,3 +56,26 @@ async def read_upload(file: Any) -> tuple[bytes, str | None]:
     raw_name = getattr(file, "name", None)
     inferred = os.path.basename(os.fspath(raw_name)) if isinstance(raw_name, str | os.PathLike) else None
     return bytes(data), inferred or None
+
+
+def upload_target(url: str, api_url: str, local: bool) -> str:
+    """Where the bytes go: a relative presigned URL is made absolute against ``api_url``; in local
+    mode the URL's origin is replaced by ``api_url``'s (port forwarding, proxies)."""
+    parsed = httpx.URL(url)
+    base = httpx.URL(api_url)
+    if not parsed.is_absolute_url:
+        return str(base.join(url))
+    if local:
+        return str(parsed.copy_with(scheme=base.scheme, host=base.host, port=base.port))
+    return url
+
+
+async def store_upload(
+    api: ApiClient, session_id: str, data: bytes, name: str, mime_type: str, *, local: bool, operation: str
+) -> FileRef:
+    """Ask the session for an upload slot and ``PUT`` the bytes there; the stored file's ref."""
+    upload_id, url = await api.create_upload(
+        session_id, {"name": name, "size": len(data), "mime_type": mime_type}, operation=operation
+    )
+    await api.put_upload(upload_target(url, api.base_url, local), data, mime_type, operation=operation)
+    return FileRef(upload_id, name, mime_type, len(data))

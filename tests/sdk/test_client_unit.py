@@ -28,7 +28,7 @@ from reactor_sdk import (
     ServerError,
     SessionTerminalError,
 )
-from reactor_sdk.client import _command_body
+from reactor_sdk.commands import command_body
 from reactor_sdk.file_ref import FileRef
 
 # ------------------------------------------------------------------------------------------------
@@ -121,7 +121,7 @@ async def test_send_command_data_must_be_json() -> None:
 def test_file_refs_top_level_to_uploads_nested_inline() -> None:
     a = FileRef("u1", "a.png", "image/png", 10)
     b = FileRef("u2", "b.png", "image/png", 20)
-    body, uploads = _command_body({"first": a, "list": [b], "nested": {"f": b}, "t": 0.5}, "send_command")
+    body, uploads = command_body({"first": a, "list": [b], "nested": {"f": b}, "t": 0.5}, "send_command")
     assert body == {"list": [b.to_wire()], "nested": {"f": b.to_wire()}, "t": 0.5}
     assert list(uploads) == ["first"] and uploads["first"].upload_id == "u1"
 
@@ -536,3 +536,46 @@ async def test_local_adoption_checks_the_session_id() -> None:
         await r.connect(session_id="mine")
     assert api.paths() == ["GET /session"]
     await r.aclose()
+
+
+async def test_one_http_client_for_the_clients_life(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connects, token minting and the session's end share one httpx client; disconnect() and
+    close() close every client the Reactor made."""
+    made: list[httpx.AsyncClient] = []
+    closed: list[httpx.AsyncClient] = []
+    init, aclose = httpx.AsyncClient.__init__, httpx.AsyncClient.aclose
+
+    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        made.append(self)
+        init(self, *args, **kwargs)
+
+    async def counting_aclose(self: httpx.AsyncClient) -> None:
+        closed.append(self)
+        await aclose(self)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+    monkeypatch.setattr(httpx.AsyncClient, "aclose", counting_aclose)
+    api = FakeApi(
+        {
+            ("POST", "/tokens"): httpx.Response(200, json={"jwt": "jwt-1", "expires_at": 4e9}),
+            ("POST", "/sessions"): httpx.Response(201, json={"session_id": "sess_1", "state": "CREATED"}),
+            ("GET", "/sessions/sess_1"): httpx.Response(200, json=DESCRIPTOR),
+            ("GET", "/sessions/sess_1/transport/webrtc/ice_servers"): httpx.Response(500, text="oops"),
+            ("DELETE", "/sessions/sess_1"): httpx.Response(204),
+        }
+    )
+    r = Reactor("acme/m", "rk_secret", "http://api.test")
+    r._http_transport = httpx.MockTransport(api)
+    for _ in range(3):
+        with pytest.raises(ServerError):
+            await r.connect()
+    assert api.paths().count("POST /sessions") == 3
+    assert len(made) == 1 and closed == []
+    await r.disconnect()
+    assert closed == made
+    with pytest.raises(ServerError):
+        await r.connect()  # a new client after a disconnect for good
+    assert len(made) == 2
+    r.close()  # sync: the close runs on the loop
+    await r.aclose()
+    assert closed == made

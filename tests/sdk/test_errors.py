@@ -150,6 +150,7 @@ def test_label_names_the_side_truthfully() -> None:
 
 async def test_the_client_labels_errors_with_the_servers_device() -> None:
     from reactor_sdk import Reactor
+    from reactor_sdk.session import SessionDescriptor
 
     r = Reactor("m", local=True)
     errors: list[ReactorError] = []
@@ -157,7 +158,10 @@ async def test_the_client_labels_errors_with_the_servers_device() -> None:
     with pytest.raises(InvalidStateError) as before:
         await r.send_command("x")
     assert str(before.value).startswith("[model:INVALID_STATE]")  # nothing known about the server
-    r._note_server({"server_info": {"server_version": "0.1.0", "device": "cuda"}})
+    descriptor = SessionDescriptor.parse(
+        {"session_id": "s", "server_info": {"server_version": "0.1.0", "device": "cuda"}}
+    )
+    r._note_server(descriptor.server_device)
     with pytest.raises(InvalidStateError) as after:
         await r.send_command("x")
     assert str(after.value).startswith("[gpu:INVALID_STATE]") and after.value.component == "gpu"

@@ -20,7 +20,7 @@ from reactor_sdk.tracks import (
     handler_arity,
     video_frame_from,
 )
-from reactor_sdk.uploads import read_upload, upload_mime_type
+from reactor_sdk.uploads import read_upload, upload_mime_type, upload_target
 
 
 def make_client(**kw: Any) -> Reactor:
@@ -205,10 +205,12 @@ def test_mime_types() -> None:
 
 def test_upload_url_rewriting() -> None:
     local = Reactor("m", local=True, api_url="http://127.0.0.1:8123")
-    assert local._upload_url("/uploads/abc") == "http://127.0.0.1:8123/uploads/abc"
-    assert local._upload_url("http://10.0.0.5:8080/uploads/abc") == "http://127.0.0.1:8123/uploads/abc"
+    to_local = (local.api_url, local.local)
+    assert upload_target("/uploads/abc", *to_local) == "http://127.0.0.1:8123/uploads/abc"
+    assert upload_target("http://10.0.0.5:8080/uploads/abc", *to_local) == "http://127.0.0.1:8123/uploads/abc"
     cloud = Reactor("m", jwt="t", api_url="https://api.example.org")
-    assert cloud._upload_url("https://files.example.org/u/1") == "https://files.example.org/u/1"
+    to_cloud = (cloud.api_url, cloud.local)
+    assert upload_target("https://files.example.org/u/1", *to_cloud) == "https://files.example.org/u/1"
 
 
 async def test_upload_requires_ready() -> None:

@@ -1,29 +1,22 @@
-import { useEffect, useRef, useState, useSyncExternalStore } from "react";
+import { useEffect, useRef, useState } from "react";
+import { useStore } from "zustand";
+import { useShallow } from "zustand/react/shallow";
 
 import type { ModelMessage } from "../reactor.js";
 import type { ConnectionStats } from "../stats.js";
 import { useStoreContext } from "./context.js";
-import { shallowEqual } from "./shallow.js";
 import type { ReactorState } from "./store.js";
 
 /** Select from the store; the result is shallow-compared, so `(s) => ({ ... })` does not loop. */
 export function useReactor<T>(selector: (state: ReactorState) => T): T {
   const store = useStoreContext("useReactor");
-  const last = useRef<{ value: T } | null>(null);
-  const getSnapshot = (): T => {
-    const next = selector(store.getState());
-    if (last.current !== null && shallowEqual(last.current.value, next)) return last.current.value;
-    last.current = { value: next };
-    return next;
-  };
-  return useSyncExternalStore(store.subscribe, getSnapshot, getSnapshot);
+  return useStore(store, useShallow(selector));
 }
 
 /** A raw store selector (no shallow compare). */
 export function useReactorStore<T>(selector: (state: ReactorState) => T): T {
   const store = useStoreContext("useReactorStore");
-  const get = (): T => selector(store.getState());
-  return useSyncExternalStore(store.subscribe, get, get);
+  return useStore(store, selector);
 }
 
 /** Subscribe to model messages; the latest handler is used, so inline arrows are fine. */
