@@ -1,5 +1,7 @@
 """aiortc glue shared by the server and the Python SDK: ICE host addresses and candidate parsing.
 
+Every use of aiortc's or aioice's private internals lives in :mod:`reactor_rtc.patches`.
+
 Kept apart from ``reactor_protocol`` (which is pure: no I/O, no aiortc) and from both
 ``openreactor`` and ``reactor_sdk`` (which must not import each other).
 """

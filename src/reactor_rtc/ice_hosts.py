@@ -2,19 +2,20 @@
 
 aioice gathers host candidates from every interface except 127.0.0.1 and ::1, and aiortc has no
 option to change that. Tests on loopback need 127.0.0.1, and a real deployment may want to pin
-one interface (or several). aioice's module-level ``get_host_addresses`` is the only seam, so we
-install a wrapper once: with addresses configured it returns exactly those, otherwise it defers
-to aioice's own choice. The setting is process-wide because ICE gathering is.
+one interface (or several). aioice's module-level ``get_host_addresses`` is the only seam, so
+:func:`set_host_addresses` installs a chooser there (:mod:`reactor_rtc.patches.ice`): with
+addresses configured it returns exactly those, otherwise it defers to aioice's own choice. The
+setting is process-wide because ICE gathering is: it applies to every peer connection this process
+makes afterwards, server and clients alike.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-import aioice.ice
+from reactor_rtc.patches.ice import aioice_host_addresses, install_host_address_hook
 
-_original: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
 _configured: tuple[str, ...] | None = None
 
 
@@ -24,7 +25,7 @@ LOOPBACK_ADDRESSES: tuple[str, ...] = ("127.0.0.1", "::1")
 def default_host_addresses(use_ipv4: bool = True, use_ipv6: bool = True) -> list[str]:
     """aioice's choice (every interface but loopback); loopback only on a machine that has nothing
     else, so that clients on the same machine still connect (browsers need a non-loopback one)."""
-    found: list[str] = _original(use_ipv4, use_ipv6)
+    found: list[str] = aioice_host_addresses(use_ipv4, use_ipv6)
     return found or _pick(LOOPBACK_ADDRESSES, use_ipv4, use_ipv6)
 
 
@@ -46,14 +47,15 @@ def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 def set_host_addresses(addresses: Sequence[str] | None) -> None:
     """Use exactly ``addresses`` as ICE host candidates (``None``: :func:`default_host_addresses`).
 
-    Raises ``ValueError`` for something that is not an IP address.
+    Process-wide: every ICE gathering in this process from now on (the first call installs the
+    hook in aioice). Raises ``ValueError`` for something that is not an IP address.
     """
     global _configured
     if addresses is None:
         _configured = None
     else:
         _configured = tuple(str(ipaddress.ip_address(a.strip())) for a in addresses if a.strip())
-    aioice.ice.get_host_addresses = _host_addresses
+    install_host_address_hook(_host_addresses)
 
 
 def host_addresses() -> list[str]:

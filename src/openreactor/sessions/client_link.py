@@ -1,10 +1,11 @@
-"""What a session needs from one client connection, whatever carries it (aiortc today)."""
+"""What a session needs from one client connection, whatever carries it (aiortc today), and the
+two ways a session answers a client's message on it."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from reactor_protocol.messages import Envelope
+from reactor_protocol.messages import Envelope, ErrorMessage, Kind, Payload
 
 
 class ClientLink(Protocol):
@@ -29,3 +30,17 @@ class ClientLink(Protocol):
     async def close(self, reason: str) -> None:
         """Tear the transport down (the session decides whether the client may come back)."""
         ...
+
+
+def answer(link: ClientLink, request: Envelope, payload: Payload | None) -> None:
+    """Reply to a REQUEST; notifications get no reply."""
+    if request.kind is Kind.REQUEST:
+        link.send(request.reply(payload))
+
+
+def refuse(link: ClientLink, request: Envelope, error: ErrorMessage) -> None:
+    """``error`` in reply to a REQUEST, or as a notification on its channel (v0 has no replies)."""
+    if request.kind is Kind.REQUEST:
+        link.send(request.reply(error))
+    else:
+        link.send(Envelope(request.channel, Kind.NOTIFICATION, error))

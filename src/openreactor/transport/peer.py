@@ -24,7 +24,6 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamTrack
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtcpRrPacket, RtcpSrPacket, unpack_remb_fci
 from aiortc.sdp import SessionDescription
 
 from openreactor.ice import server_ice_servers
@@ -47,10 +46,14 @@ from reactor_rtc import (
     ufrag_of_candidate,
     ufrag_of_sdp,
 )
+from reactor_rtc.patches import candidate_pair_count, forward_bandwidth_estimates, forward_keyframe_requests
 
 log = logging.getLogger(__name__)
 
 MAX_BUFFERED_CANDIDATES = 256
+
+_forward_bandwidth_estimates = forward_bandwidth_estimates
+"""The name ``tests/server/test_video_out.py`` imports; the patch lives in ``reactor_rtc.patches``."""
 
 _PEER_CONNECTIONS: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
 """Every RTCPeerConnection a Peer made (for resource accounting; closed ones fall out on GC)."""
@@ -73,21 +76,6 @@ class TrackMapping:
     """Client-centric: ``recvonly`` is a model output, ``sendonly`` a model input."""
     mid: str
 
-    @classmethod
-    def parse_list(cls, raw: Any) -> list[TrackMapping]:
-        if raw is None:
-            return []
-        if not isinstance(raw, list):
-            raise OfferError("track_mapping must be a list")
-        out = []
-        for item in raw:
-            if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("name", "mid")):
-                raise OfferError("each track_mapping entry needs string 'name' and 'mid'")
-            out.append(
-                cls(item["name"], str(item.get("kind", "video")), str(item.get("direction", "")), item["mid"])
-            )
-        return out
-
 
 def _rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
     # An explicit (possibly empty) list: with no configuration aiortc adds a public STUN server,
@@ -103,65 +91,6 @@ def _rtc_configuration(ice_servers: list[dict[str, Any]]) -> RTCConfiguration:
             )
         )
     return RTCConfiguration(iceServers=servers)
-
-
-def _forward_keyframe_requests(sender: RTCRtpSender, track: ModelVideoTrack) -> None:
-    """Make the receiver's PLI/FIR reach our encoder.
-
-    aiortc answers PLI/FIR by flagging its own encoder, which our tracks bypass (they hand it
-    encoded packets). Without this a lost packet freezes the picture until the next periodic
-    keyframe. aiortc has no public hook for it, so we wrap the sender's (private) method.
-    """
-    original = getattr(sender, "_send_keyframe", None)
-    if original is None:
-        return
-
-    def send_keyframe() -> None:
-        original()
-        track.request_keyframe()
-
-    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
-
-
-def _forward_bandwidth_estimates(sender: RTCRtpSender, track: ModelVideoTrack) -> None:
-    """Make the receiver's bandwidth estimate (REMB) and loss reports (RR) reach our encoder.
-
-    aiortc hands REMB only to its own encoder, which our tracks bypass, and uses RR loss for
-    nothing; without this our encoder sends its configured maximum whatever the link carries.
-    Wraps the sender's (private) RTCP handler, like ``_forward_keyframe_requests``.
-    """
-    original = getattr(sender, "_handle_rtcp_packet", None)
-    if original is None:
-        return
-
-    def forward(packet: Any) -> None:
-        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
-            for report in packet.reports:
-                if report.ssrc == sender._ssrc:
-                    track.report_loss(report.fraction_lost / 256)
-        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-            bitrate, ssrcs = unpack_remb_fci(packet.fci)
-            if sender._ssrc in ssrcs:
-                track.set_bandwidth_estimate(bitrate)
-
-    async def handle_rtcp_packet(packet: Any) -> None:
-        try:
-            forward(packet)
-        except Exception:  # an error here would end aiortc's receive loop, and the connection
-            log.debug("RTCP feedback not forwarded", exc_info=True)
-        await original(packet)
-
-    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
-
-
-def _candidate_pairs(pc: RTCPeerConnection) -> int:
-    """How many candidate pairs aioice has to check; 0 also when aiortc's internals have moved
-    (then the candidates alone decide)."""
-    try:
-        transports = pc._RTCPeerConnection__iceTransports  # type: ignore[attr-defined]
-        return sum(len(t._connection._check_list) for t in transports)
-    except AttributeError:
-        return 0
 
 
 def _vp8_preferences() -> list[Any]:
@@ -384,8 +313,8 @@ class Peer:
                     on_first_packet=self._first_packet_hook(offered_at),
                 )
                 transceiver.sender.replaceTrack(track)
-                _forward_keyframe_requests(transceiver.sender, track)
-                _forward_bandwidth_estimates(transceiver.sender, track)
+                forward_keyframe_requests(transceiver.sender, track)  # PLI/FIR reach our encoder
+                forward_bandwidth_estimates(transceiver.sender, track)  # so do REMB and RR loss
                 self.tracks[entry.name] = track
             elif (
                 entry is not None
@@ -457,7 +386,7 @@ class Peer:
     def _diagnose(self, pc: RTCPeerConnection, local: list[IceCandidate]) -> None:
         """Not connected a while after the answer: say so once if the cause is a known dead end."""
         self._diagnosis_timer = None
-        if pc is not self.pc or pc.connectionState in ("connected", "closed") or _candidate_pairs(pc):
+        if pc is not self.pc or pc.connectionState in ("connected", "closed") or candidate_pair_count(pc):
             return  # a pair to check (a peer-reflexive one, say, from a client's unsignalled socket)
         why = loopback_dead_end(local, self._remote_candidates)
         if why is not None:

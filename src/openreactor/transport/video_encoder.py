@@ -64,7 +64,9 @@ class Vp8Encoder:
     Not thread-safe; each output track owns one and calls it from one executor job at a time.
     """
 
-    def __init__(self, settings: EncoderSettings, *, on_encoded: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, settings: EncoderSettings, *, on_encoded: Callable[[float], None] | None = None
+    ) -> None:
         self.settings = settings
         self._on_encoded = on_encoded
         """Called with the seconds each ``encode`` took (metrics); from the encoding thread."""

@@ -1,11 +1,11 @@
 """The ``world`` model: a prompt-driven *procedural* scene you can walk through (no neural network).
 
 ``openreactor serve`` runs it when no model is named. A prompt is read by keywords
-(:mod:`~openreactor.models.builtin.world_scene`): time of day (dawn, day, dusk, night), terrain
+(:mod:`~openreactor.models.builtin.world.scene`): time of day (dawn, day, dusk, night), terrain
 (forest, ocean, city, desert, mountains, plains, space), weather (snow, rain, fog) and colour
 words; unknown words hash to a terrain, a time of day and a colour cast, so every prompt gives a
 distinct, stable scene. The scene is drawn by
-:class:`~openreactor.models.builtin.world_render.SceneRenderer`: sky, sun or moon, stars, clouds,
+:class:`~openreactor.models.builtin.world.render.SceneRenderer`: sky, sun or moon, stars, clouds,
 parallax silhouette layers and a perspective ground, with falling snow or rain. ``move`` and
 ``turn`` steer the camera; ``set_image`` stands an uploaded picture in the world on a billboard
 and tints the light with its colour. Scene changes cross-fade over :data:`FADE_S` seconds.
@@ -36,8 +36,8 @@ from openreactor.models.api import (
     UploadedFile,
     command,
 )
-from openreactor.models.builtin.world_render import Camera, SceneRenderer
-from openreactor.models.builtin.world_scene import DEFAULT_PROMPT, RGB, SceneSpec, scene_from_prompt
+from openreactor.models.builtin.world.render import Camera, SceneRenderer
+from openreactor.models.builtin.world.scene import DEFAULT_PROMPT, RGB, SceneSpec, scene_from_prompt
 from openreactor.models.schema import UPLOAD_REFERENCE_SCHEMA
 
 FADE_S = 1.0
