@@ -1,7 +1,8 @@
 """Settings from a TOML file, ``OPENREACTOR_<FIELD>`` environment variables and CLI flags.
 
 Every :class:`~openreactor.settings.Settings` field may be set in each layer, by its field name
-(``port``, ``keepalive_s``, ``state_dir``…). Precedence: CLI flag > environment > file > default.
+(``port``, ``keepalive_s``, ``state_dir``…), parsed by its type annotation (and checked against its
+``choices``). Precedence: CLI flag > environment > file > default.
 An unknown key in the file is an error (with the closest known name); environment variables that
 name no field are ignored, since other tools share the ``OPENREACTOR_`` prefix.
 """
@@ -19,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from openreactor.settings import Settings
+from openreactor.settings import Settings, setting_specs
 
 ENV_PREFIX = "OPENREACTOR_"
 _TRUE = {"1", "true", "yes", "on"}
@@ -36,7 +37,7 @@ def field_types() -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
 
 
-def _optional_inner(tp: Any) -> tuple[Any, bool]:
+def optional_inner(tp: Any) -> tuple[Any, bool]:
     """``(T, True)`` for ``T | None``, else ``(tp, False)``."""
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -59,7 +60,7 @@ def coerce(
     types_by_name = field_types()
     if name not in types_by_name:
         raise _unknown(name, source)
-    tp, optional = _optional_inner(types_by_name[name])
+    tp, optional = optional_inner(types_by_name[name])
     from_env = from_env and isinstance(value, str)
 
     def bad(expected: str) -> ConfigError:
@@ -93,9 +94,10 @@ def coerce(
                 pass
         raise bad("a number")
     if tp is str:
-        if isinstance(value, str):
+        choices = setting_specs()[name].choices
+        if isinstance(value, str) and (not choices or value in choices):
             return value
-        raise bad("a string")
+        raise bad(f"one of {', '.join(choices)}" if choices else "a string")
     if tp is Path:
         if not isinstance(value, str) or not value:
             raise bad("a path")

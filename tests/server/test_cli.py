@@ -90,3 +90,20 @@ def test_a_port_in_use_is_one_line_naming_the_address(tmp_path: Path) -> None:
     assert lines == [lines[0]] and "Traceback" not in out.stderr, out.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in lines[0] and "address already in use" in lines[0], lines
     assert "serving model" not in out.stderr  # refused before the model loads
+
+
+def test_settings_help_is_grouped_and_per_command() -> None:
+    helps = {command: run_cli(command, "--help") for command in ("serve", "worker", "coordinator")}
+    for command, out in helps.items():
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0] == f"usage: openreactor {command} [-h] [--config FILE.toml] [--SETTING VALUE ...]"
+        for group in ("model:", "HTTP:", "ICE (docs/NETWORKING.md):", "video:", "uploads:", "logging:"):
+            assert group in lines, (command, group)
+        assert "--keepalive S" in out.stdout and "(default: 30)" in out.stdout
+        assert "cluster_secret" in out.stdout.split("logging:")[1]  # named as a file/env-only setting
+    assert "--redis" not in helps["serve"].stdout and "cluster (openreactor" not in helps["serve"].stdout
+    assert (
+        "--redis URL" in helps["coordinator"].stdout and "--drain-timeout" not in helps["coordinator"].stdout
+    )
+    assert "--redis URL" in helps["worker"].stdout and "--drain-timeout S" in helps["worker"].stdout

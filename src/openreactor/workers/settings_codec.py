@@ -1,24 +1,26 @@
-"""Settings to and from JSON, to hand a front's settings to its worker processes."""
+"""Settings to and from JSON, to hand a front's settings to its worker processes.
+
+Driven by the fields' types (paths and tuples have no JSON form of their own); secrets
+(``setting(..., secret=True)``) are never handed on: worker processes do not need them, and their
+command line is world-readable."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
-from openreactor.settings import Settings
-
-_PATHS = ("state_dir", "upload_dir", "tls_cert", "tls_key", "turn_secret_file")
-_TUPLES = ("ice_host_addresses", "cors_origins", "turn_urls", "stun_urls", "ice_public_addresses")
-_SECRETS = ("cluster_secret",)
-"""Never handed on: worker processes do not need them, and their command line is world-readable."""
+from openreactor.config import field_types, optional_inner
+from openreactor.settings import Settings, setting_specs
 
 
 def dump_settings(settings: Settings) -> str:
+    specs = setting_specs()
     out: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):
-        if f.name in _SECRETS:
+        if specs[f.name].secret:
             continue
         value = getattr(settings, f.name)
         if isinstance(value, Path):
@@ -31,12 +33,15 @@ def dump_settings(settings: Settings) -> str:
 
 def load_settings(text: str) -> Settings:
     raw: dict[str, Any] = json.loads(text)
-    known = {f.name for f in dataclasses.fields(Settings)}
-    values = {k: v for k, v in raw.items() if k in known}
-    for name in _PATHS:
-        if values.get(name) is not None:
-            values[name] = Path(values[name])
-    for name in _TUPLES:
-        if values.get(name) is not None:
-            values[name] = tuple(values[name])
+    types = field_types()
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in types:
+            continue
+        tp, _ = optional_inner(types[name])
+        if value is not None and tp is Path:
+            value = Path(value)
+        elif value is not None and typing.get_origin(tp) is tuple:
+            value = tuple(value)
+        values[name] = value
     return Settings(**values)
