@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import signal
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from openreactor.codegen.command import add_parser as add_codegen_parser
 from openreactor.codegen.command import run as run_codegen
-from openreactor.config import ConfigError, resolve_settings
+from openreactor.config import ConfigError, coerce, field_types, optional_inner, resolve_settings
 from openreactor.ice import check_ice_settings
-from openreactor.logs import LOG_FORMATS, configure_logging
-from openreactor.settings import Settings, default_state_dir
+from openreactor.logs import configure_logging
+from openreactor.settings import (
+    COORDINATOR,
+    SERVE,
+    WORKER,
+    Settings,
+    SettingSpec,
+    default_state_dir,
+    setting_specs,
+)
 
 DEFAULT_MODEL = "world"
 
@@ -29,8 +39,17 @@ client) leaves them out, so this module imports none of them at import time: a c
 them says so (:func:`main`) instead of failing with a traceback."""
 
 
-def _addresses(value: str) -> list[str]:
-    return [a.strip() for a in value.split(",") if a.strip()]
+SETTINGS_COMMANDS = {
+    SERVE: "serve a model (local mode: one session at a time)",
+    # Scale-out: both take every `serve` flag (HTTP, TLS, ICE, model, pool size, limits) plus the
+    # cluster's own; the coordinator ignores the model flags (it hosts no model).
+    WORKER: "join a cluster: host sessions of --model in --workers N processes, announced in Redis",
+    COORDINATOR: "the public front of a cluster: places sessions on workers, keeps its state in Redis",
+}
+"""The commands that take settings (their flags come from settings.py), with their ``--help`` lines."""
+
+CLI_DEFAULTS: Mapping[str, Any] = {"model": DEFAULT_MODEL}
+"""Where these commands' default differs from the :class:`Settings` field's."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,194 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve a model (local mode: one session at a time)")
-    serve.add_argument("--model", help=f"built-in name or package.module:Class (default {DEFAULT_MODEL})")
-    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="HTTP port (default 8080)")
-    serve.add_argument("--width", type=int, help="output width for models that take one")
-    serve.add_argument("--height", type=int)
-    serve.add_argument("--fps", type=float)
-    serve.add_argument(
-        "--ice-host",
-        dest="ice_hosts",
-        action="append",
-        type=_addresses,
-        metavar="ADDR[,ADDR]",
-        help="local address(es) ICE may offer (they must be on an interface), e.g. 127.0.0.1 on "
-        "loopback; default: every interface but loopback. Behind NAT see --ice-public",
-    )
-    serve.add_argument(
-        "--ice-public",
-        dest="ice_public",
-        action="append",
-        type=_addresses,
-        metavar="PUBLIC|LOCAL=PUBLIC",
-        help="behind a 1:1 NAT: also offer the host candidates' ports on this public address "
-        "(LOCAL=PUBLIC: only those on LOCAL)",
-    )
-    serve.add_argument(
-        "--stun-url",
-        dest="stun_urls",
-        action="append",
-        type=_addresses,
-        metavar="URL",
-        help="STUN server handed to clients, e.g. stun:stun.example.org:3478",
-    )
-    serve.add_argument(
-        "--turn-url",
-        dest="turn_urls",
-        action="append",
-        type=_addresses,
-        metavar="URL",
-        help="TURN server handed to clients with short-lived credentials, e.g. "
-        "turn:turn.example.org:3478?transport=udp (needs --turn-secret-file)",
-    )
-    serve.add_argument(
-        "--turn-secret-file",
-        type=Path,
-        metavar="FILE",
-        help="the TURN server's shared secret (coturn static-auth-secret)",
-    )
-    serve.add_argument(
-        "--turn-ttl", type=int, metavar="S", help="lifetime of minted TURN credentials (default 3600)"
-    )
-    serve.add_argument(
-        "--turn-for-server",
-        action="store_true",
-        help="the server's own ICE agent also takes a TURN relay candidate (hosts without inbound UDP)",
-    )
-    serve.add_argument("--video-bitrate-min", type=int, metavar="BPS")
-    serve.add_argument("--video-bitrate-max", type=int, metavar="BPS")
-    serve.add_argument("--video-encoder-threads", type=int, metavar="N")
-    serve.add_argument("--keyframe-interval", type=float, metavar="S")
-    serve.add_argument(
-        "--keepalive",
-        type=float,
-        metavar="S",
-        help="how long a session with no client lives (default 30)",
-    )
-    serve.add_argument(
-        "--liveness-timeout",
-        type=float,
-        metavar="S",
-        help="drop a connection silent on both data channels for this long (default 20)",
-    )
-    serve.add_argument(
-        "--state-dir",
-        type=Path,
-        metavar="DIR",
-        help="API keys and the JWT secret (default $OPENREACTOR_STATE_DIR or ~/.local/share/openreactor)",
-    )
-    serve.add_argument(
-        "--max-upload-mb",
-        type=float,
-        metavar="MB",
-        help="largest upload accepted, in MiB (default 100)",
-    )
-    serve.add_argument(
-        "--upload-dir",
-        type=Path,
-        metavar="DIR",
-        help="where sessions store uploads, one folder each (default: a fresh temporary folder)",
-    )
-    serve.add_argument(
-        "--negotiation-timeout",
-        type=float,
-        metavar="S",
-        help="drop a connection whose offer does not connect within this time (default 30)",
-    )
-    serve.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="host up to N concurrent sessions, each in its own pre-spawned worker process "
-        "(default 0: one session at a time in the server process)",
-    )
-    serve.add_argument(
-        "--max-sessions-per-key",
-        type=int,
-        metavar="N",
-        help="with --workers: concurrent sessions per API key",
-    )
-    serve.add_argument(
-        "--max-session-duration",
-        type=float,
-        metavar="S",
-        help="with --workers: the longest a session lives (default 1200)",
-    )
-    serve.add_argument(
-        "--model-step-timeout",
-        type=float,
-        metavar="S",
-        help="end the session (model_timeout) when one call into the model takes longer "
-        "(default 10; 0 = no limit)",
-    )
-    serve.add_argument(
-        "--max-session-memory-mb",
-        type=float,
-        metavar="MB",
-        help="end the session (memory_limit) when the process's RSS grows this much above its "
-        "baseline (default: no limit)",
-    )
-    serve.add_argument(
-        "--debug-endpoints", action="store_true", help="serve GET /debug/resources (resource counts)"
-    )
-    serve.add_argument(
-        "--cors-origin",
-        dest="cors_origins",
-        action="append",
-        metavar="ORIGIN",
-        help="a page origin (scheme://host[:port]) allowed on the local-plane routes, replacing the "
-        "default: pages from this machine (localhost, 127.x.x.x, [::1]) on any port; repeatable, '*' "
-        "allows any. The bearer-token routes (/sessions..., /uploads/...) accept every origin",
-    )
-    serve.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate: serve HTTPS")
-    serve.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key for --tls-cert")
-    serve.add_argument(
-        "--no-playground", action="store_true", help="do not serve the browser playground at /"
-    )
-    serve.add_argument("--log-level", help="debug, info (default), warning, error")
-    serve.add_argument(
-        "--log-format",
-        choices=LOG_FORMATS,
-        help="text (default) or json: one object per line, with session_id and connection_id",
-    )
-    serve.add_argument("--no-metrics", action="store_true", help="do not serve GET /metrics (Prometheus)")
-    serve.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE.toml",
-        help="settings file (keys named like the settings); precedence: flag > OPENREACTOR_<SETTING> "
-        "environment variable > file > default",
-    )
-
-    # Scale-out: both take every `serve` flag (HTTP, TLS, ICE, model, pool size, limits) plus the
-    # cluster's own; the coordinator ignores the model flags (it hosts no model).
-    worker_node = sub.add_parser(
-        "worker",
-        conflict_handler="resolve",
-        help="join a cluster: host sessions of --model in --workers N processes, announced in Redis",
-    )
-    coordinator = sub.add_parser(
-        "coordinator",
-        conflict_handler="resolve",
-        help="the public front of a cluster: places sessions on workers, keeps its state in Redis",
-    )
-    for cluster_parser in (worker_node, coordinator):
-        cluster_parser._add_container_actions(serve)
-        cluster_parser.add_argument("--redis", dest="redis_url", metavar="URL", help="redis://host:port/db")
-        cluster_parser.add_argument("--cluster-prefix", metavar="PREFIX", help="Redis key prefix")
-        cluster_parser.add_argument("--heartbeat", type=float, metavar="S", help="worker heartbeat (default 1)")
-        cluster_parser.add_argument(
-            "--worker-ttl", type=float, metavar="S", help="a worker silent this long is dead (default 5)"
+    for command, summary in SETTINGS_COMMANDS.items():
+        settings_parser = sub.add_parser(
+            command,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ". " + _SETTINGS_HELP,
+            usage="%(prog)s [-h] [--config FILE.toml] [--SETTING VALUE ...]",
+            epilog=_secrets_epilog(),
         )
-    worker_node.add_argument(
-        "--advertise-url", metavar="URL", help="how coordinators reach this node (default http://HOST:PORT)"
-    )
-    worker_node.add_argument("--worker-id", metavar="ID", help="this node's id (default hostname-random)")
-    worker_node.add_argument(
-        "--drain-timeout", type=float, metavar="S", help="SIGTERM: how long live sessions may go on (default 30)"
-    )
+        settings_parser.add_argument(
+            "--config",
+            type=Path,
+            metavar="FILE.toml",
+            help="settings file (keys named like the settings); precedence: flag > OPENREACTOR_<SETTING> "
+            "environment variable > file > default",
+        )
+        add_setting_flags(settings_parser, command)
 
     sub.add_parser("models", help="list the built-in models")
 
@@ -274,76 +121,108 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_FLAG_FIELDS = {
-    "model": "model",
-    "host": "host",
-    "port": "port",
-    "width": "width",
-    "height": "height",
-    "fps": "fps",
-    "video_bitrate_min": "video_bitrate_min",
-    "video_bitrate_max": "video_bitrate_max",
-    "video_encoder_threads": "video_encoder_threads",
-    "keyframe_interval": "keyframe_interval_s",
-    "keepalive": "keepalive_s",
-    "liveness_timeout": "liveness_timeout_s",
-    "state_dir": "state_dir",
-    "negotiation_timeout": "negotiation_timeout_s",
-    "tls_cert": "tls_cert",
-    "tls_key": "tls_key",
-    "log_level": "log_level",
-    "log_format": "log_format",
-    "workers": "workers",
-    "max_sessions_per_key": "max_sessions_per_key",
-    "max_session_duration": "max_session_duration_s",
-    "upload_dir": "upload_dir",
-    "model_step_timeout": "model_step_timeout_s",
-    "max_session_memory_mb": "max_session_memory_mb",
-    "turn_secret_file": "turn_secret_file",
-    "turn_ttl": "turn_ttl_s",
-}
-"""``serve`` flag (argparse dest) -> the Settings field it sets, for flags that map one to one."""
-
-_LIST_FLAGS = {"ice_public": "ice_public_addresses", "stun_urls": "stun_urls", "turn_urls": "turn_urls"}
-"""Repeatable comma-separated ``serve`` flags (argparse dest) -> the tuple Settings field they set."""
+_SETTINGS_HELP = (
+    "Every flag is also a setting: a key of the --config file and an OPENREACTOR_<KEY> environment "
+    "variable. --log-level is log_level (OPENREACTOR_LOG_LEVEL); a flag in seconds drops the key's "
+    "_s (--keepalive: keepalive_s); other names are in the flag's help."
+)
 
 
-_CLUSTER_FLAG_FIELDS = {
-    "redis_url": "redis_url",
-    "cluster_prefix": "cluster_prefix",
-    "heartbeat": "heartbeat_s",
-    "worker_ttl": "worker_ttl_s",
-    "advertise_url": "advertise_url",
-    "worker_id": "worker_id",
-    "drain_timeout": "drain_timeout_s",
-}
-"""``worker`` / ``coordinator`` flags -> Settings fields."""
+def _secrets_epilog() -> str | None:
+    secrets = [name for name, spec in setting_specs().items() if spec.secret]
+    if not secrets:
+        return None
+    return f"Kept off command lines (set them in the file or the environment): {', '.join(secrets)}."
+
+
+def _shown_default(name: str, spec: SettingSpec) -> str | None:
+    """The default as ``--help`` shows it; ``None`` when there is none to show (the help says)."""
+    f = next(f for f in dataclasses.fields(Settings) if f.name == name)
+    value = CLI_DEFAULTS.get(name, f.default)
+    if value is dataclasses.MISSING or value is None or value == () or value == []:
+        return None
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int | float):
+        scaled = value / spec.scale
+        return str(int(scaled)) if float(scaled).is_integer() else str(scaled)
+    return str(value)
+
+
+def _flag_help(name: str, spec: SettingSpec) -> str:
+    notes = []
+    default = _shown_default(name, spec)
+    if default is not None:
+        notes.append(f"default: {default}")
+    assert spec.flag is not None
+    key = spec.flag.removeprefix("--").replace("-", "_")
+    if name not in (key, key + "_s"):
+        notes.append(f"setting {name}" + (f" = {spec.metavar} * {spec.scale}" if spec.scale != 1 else ""))
+    text = spec.help + (f" ({'; '.join(notes)})" if notes else "")
+    return text.replace("%", "%%")
+
+
+def _flag_type(name: str, spec: SettingSpec, tp: Any) -> Callable[[str], Any]:
+    """Parses a flag's value as its environment variable's (config.coerce), scaled or listed."""
+    flag = spec.flag
+    is_list = typing.get_origin(tp) is tuple
+
+    def parse(text: str) -> Any:
+        if is_list and not spec.comma:
+            return [text]
+        if spec.scale != 1:
+            try:
+                return int(float(text) * spec.scale)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+        try:
+            value = coerce(name, text, str(flag), from_env=True)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag}: ")) from None
+        if is_list:
+            return list(value or ())
+        return value
+
+    return parse
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, command: str) -> None:
+    """A flag for every setting ``command`` takes, in its ``--help`` group (all from settings.py).
+
+    Each defaults to ``SUPPRESS``: only the flags given show up in the namespace, as the field
+    they set (:func:`flag_overrides`)."""
+    types = field_types()
+    groups: dict[str, Any] = {}
+    for name, spec in setting_specs().items():
+        if spec.flag is None or command not in spec.commands:
+            continue
+        group_title = spec.group or "settings"
+        if group_title not in groups:
+            groups[group_title] = parser.add_argument_group(group_title)
+        tp, _ = optional_inner(types[name])
+        options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": _flag_help(name, spec)}
+        if tp is bool:
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options.update(metavar=spec.metavar, type=_flag_type(name, spec, tp))
+            if spec.choices:
+                options["choices"] = spec.choices
+            if typing.get_origin(tp) is tuple:
+                options["action"] = "extend"  # repeatable; each value may list several
+        groups[group_title].add_argument(spec.flag, **options)
 
 
 def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The Settings fields set by flags actually given on the command line."""
-    out = {
-        field: getattr(args, dest)
-        for dest, field in {**_FLAG_FIELDS, **_CLUSTER_FLAG_FIELDS}.items()
-        if getattr(args, dest, None) is not None
-    }
-    if args.ice_hosts:
-        out["ice_host_addresses"] = tuple(a for group in args.ice_hosts for a in group)
-    for dest, field in _LIST_FLAGS.items():
-        if getattr(args, dest):
-            out[field] = tuple(a for group in getattr(args, dest) for a in group)
-    if args.turn_for_server:
-        out["turn_for_server"] = True
-    if args.max_upload_mb is not None:
-        out["max_upload_bytes"] = int(args.max_upload_mb * 2**20)
-    if args.cors_origins:
-        out["cors_origins"] = tuple(args.cors_origins)
-    if args.debug_endpoints:
-        out["debug_endpoints"] = True
-    if args.no_playground:
-        out["playground"] = False
-    if args.no_metrics:
-        out["metrics"] = False
+    """The Settings fields set by flags actually given on the command line (of a command in
+    :data:`SETTINGS_COMMANDS`)."""
+    given = vars(args)
+    types = field_types()
+    out: dict[str, Any] = {}
+    for name, spec in setting_specs().items():
+        if spec.flag is None or name not in given:
+            continue
+        value = given[name]
+        out[name] = tuple(value) if typing.get_origin(optional_inner(types[name])[0]) is tuple else value
     return out
 
 
@@ -353,13 +232,13 @@ def serve_settings(args: argparse.Namespace, environ: Mapping[str, str] | None =
         config_file=args.config,
         environ=environ,
         overrides=flag_overrides(args),
-        defaults={"model": DEFAULT_MODEL},
+        defaults=CLI_DEFAULTS,
     )
 
 
 def serve(args: argparse.Namespace) -> int:
-    from openreactor.http.app import create_app
     from openreactor.models.loader import ModelNotFoundError, load_model, resolve_model_class
+    from openreactor.serve import create_serve_app
 
     try:
         settings = serve_settings(args)
@@ -399,7 +278,7 @@ def serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; a no-op handler underneath
     # turns that into a normal exit (status 0) once every session has said goodbye.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    return serve_http(create_app(settings, model), settings, log_config, sock)
+    return serve_http(create_serve_app(settings, model), settings, log_config, sock)
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -533,10 +412,13 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return serve(args)
     if args.command == "models":
-        from openreactor.models.builtin import BUILTIN_MODELS
+        # The registry lists names and descriptions without importing the models; serving any of
+        # them needs the server extra (jsonschema validates every command), so check it here too.
+        import openreactor.models.schema  # noqa: F401
+        from openreactor.models.builtin import BUILTINS
 
-        for name, cls in sorted(BUILTIN_MODELS.items()):
-            print(f"{name:10s} {cls.description}")
+        for entry in sorted(BUILTINS, key=lambda e: e.name):
+            print(f"{entry.name:10s} {entry.description}")
         return 0
     if args.command == "keys":
         return manage_keys(args)

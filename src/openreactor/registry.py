@@ -6,12 +6,20 @@ import logging
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
+from typing import Any
 
 from openreactor.metrics import ServerMetrics
 from openreactor.models.api import Model
-from openreactor.session_host import InProcessSessionHost, SessionHost
+from openreactor.models.schema import openapi_document
+from openreactor.session_host import (
+    DebugStatus,
+    InProcessSessionHost,
+    SessionBusyError,
+    SessionHost,
+    SessionRequest,
+    UnknownModelError,
+)
 from openreactor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,19 +33,20 @@ def check_model(model: Model | type[Model], name: str | None, version: str | Non
     if name is not None and name != model.name:
         raise UnknownModelError(f"unknown model {name!r}; this server hosts {model.name!r}")
     if version is not None and version != model.version:
-        raise UnknownModelError(f"model {model.name!r} version {version!r} is not served here ({model.version!r} is)")
+        raise UnknownModelError(
+            f"model {model.name!r} version {version!r} is not served here ({model.version!r} is)"
+        )
 
 
-class SessionBusyError(RuntimeError):
-    """No room for another session (429 on the cloud plane, 409 on the local one)."""
-
-
-class UnknownModelError(LookupError):
-    """No host here serves the requested model (404)."""
+def serving_health(shutting_down: bool, running: SessionHost | None) -> tuple[int, dict[str, Any]]:
+    """``GET /health`` of ``openreactor serve``: 503 once shutting down, else whether a session runs."""
+    state = "terminated" if shutting_down else ("serving" if running else "available")
+    status = 503 if shutting_down else 200
+    return status, {"status": "healthy" if status == 200 else "unhealthy", "state": state, "detail": None}
 
 
 class LocalRegistry:
-    """Owns the loaded model and the session hosts of a local-mode server."""
+    """Owns the loaded model and the session hosts of a local-mode server (a ``SessionRegistry``)."""
 
     def __init__(self, model: Model, settings: Settings, *, metrics: ServerMetrics | None = None) -> None:
         self.model = model
@@ -65,34 +74,17 @@ class LocalRegistry:
         while len(self.ended) > ENDED_SESSIONS_KEPT:
             self.ended.pop(next(iter(self.ended)))
 
-    async def start_session(
-        self,
-        owner: str | None = None,
-        *,
-        model: str | None = None,
-        version: str | None = None,
-        session_id: str | None = None,
-        max_duration_s: float | None = None,
-    ) -> InProcessSessionHost:
-        check_model(self.model, model, version)
+    async def start_session(self, request: SessionRequest) -> InProcessSessionHost:
+        check_model(self.model, request.model, request.version)
         if self.shutting_down:
             raise SessionBusyError("cannot start session while shutting down")
         running = self.running
         if running is not None:
             raise SessionBusyError(f"cannot start session while {running.session.state.value}")
-        session_id = session_id or str(uuid.uuid4())
-        host = InProcessSessionHost(
-            session_id,
-            self.model,
-            self.settings,
-            uploads_dir=self.uploads_root / session_id,
-            metrics=self.metrics,
+        host = await InProcessSessionHost.open(
+            request, self.model, self.settings, uploads_root=self.uploads_root, metrics=self.metrics
         )
-        host.owner = owner
-        host.start()
         self.current = host
-        if max_duration_s is not None:
-            await host.limit_duration(max_duration_s)
         return host
 
     async def get(self, session_id: str) -> InProcessSessionHost | None:
@@ -112,11 +104,20 @@ class LocalRegistry:
         """Files under the uploads root, whichever session they belong to (for leak checks)."""
         return sum(len(files) for _, _, files in os.walk(self.uploads_root))
 
-    async def count_upload_files(self) -> int:
-        return self.upload_file_count()
-
     async def stop_session(self, host: SessionHost, reason: str) -> None:
         await host.stop(reason)
+
+    async def schema(self) -> dict[str, Any]:
+        return openapi_document(self.model)
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        return serving_health(self.shutting_down, self.running)
+
+    async def metrics_sources(self) -> list[tuple[str, str]] | None:
+        return None
+
+    async def debug_status(self) -> DebugStatus:
+        return DebugStatus(sessions=0 if self.running is None else 1, upload_files=self.upload_file_count())
 
     async def shutdown(self, reason: str) -> None:
         """End the running session (clients get ``session_ended``), then wait for it to close."""

@@ -1,15 +1,20 @@
-"""The one interface between the HTTP front and a session host (ARCHITECTURE.md).
+"""The interfaces between the HTTP front and the sessions it serves (ARCHITECTURE.md).
 
-The front only ever calls these methods. ``InProcessSessionHost`` runs the session in the
-front's own process (local mode); a worker-process implementation can serve the same calls
-over a local channel without the front or the session changing.
+The front (``openreactor.http``) only ever calls ``SessionRegistry`` (find, start and stop
+sessions) and ``SessionHost`` (one session), and maps the errors defined here to HTTP statuses.
+``InProcessSessionHost`` runs the session in the front's own process (local mode); the registries
+(``registry.LocalRegistry``, ``workers.pool.WorkerRegistry``, ``cluster.coordinator.ClusterRegistry``)
+implement ``SessionRegistry`` and hand out hosts in this process, in a worker process or on a
+worker node, without the front knowing which.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +42,22 @@ class SessionClosedError(RuntimeError):
 
 class ConnectionLimitError(RuntimeError):
     pass
+
+
+class WorkerUnavailableError(SessionClosedError):
+    """The session's worker did not answer: it died (the session is over) or is briefly unreachable."""
+
+
+class SessionBusyError(RuntimeError):
+    """No room for another session (429 on the cloud plane, 409 on the local one)."""
+
+
+class SessionLimitError(SessionBusyError):
+    """The caller's API key already holds its maximum of concurrent sessions."""
+
+
+class UnknownModelError(LookupError):
+    """No host here serves the requested model (404)."""
 
 
 class SessionHost(Protocol):
@@ -91,6 +112,77 @@ class SessionHost(Protocol):
     async def stop(self, reason: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRequest:
+    """What a new session is asked for: all ``None`` on the local plane (``/start_session``)."""
+
+    owner: str | None = None
+    """The API key id behind the cloud plane's ``POST /sessions``."""
+    model: str | None = None
+    """The model's name, and ``version`` if the client named one: checked against what is served."""
+    version: str | None = None
+    session_id: str | None = None
+    """Chosen by the caller (a coordinator that placed the session on a worker node), else made up."""
+    max_duration_s: float | None = None
+    """The token's cap on the session's length, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class DebugStatus:
+    """What ``GET /debug/resources`` and ``GET /debug/workers`` report of a registry."""
+
+    sessions: int
+    """Live sessions."""
+    upload_files: int
+    """Files in the upload folders of this machine (for leak checks)."""
+    workers: dict[str, Any] | None = None
+    """The worker processes and the pool's limits (``serve --workers N``); ``None`` without a pool."""
+
+
+class SessionRegistry(Protocol):
+    """Everything the front asks of the sessions it serves, whoever hosts them.
+
+    Errors: ``start_session`` raises ``UnknownModelError`` and ``SessionBusyError``; ``schema``
+    raises ``WorkerUnavailableError`` (or ``UnknownModelError`` where there is no one model).
+    """
+
+    @property
+    def running(self) -> SessionHost | None:
+        """The local-plane session (``/start_session``, no owner) if one runs."""
+        ...
+
+    async def start_session(self, request: SessionRequest) -> SessionHost: ...
+
+    async def get(self, session_id: str) -> SessionHost | None:
+        """The session, live or recently ended (then ``closed``); ``None`` if unknown."""
+        ...
+
+    async def host_of_upload(self, upload_id: str) -> SessionHost | None:
+        """The live session that issued ``upload_id`` (the credential of ``PUT /uploads/{id}``)."""
+        ...
+
+    async def stop_session(self, host: SessionHost, reason: str) -> None: ...
+
+    async def schema(self) -> dict[str, Any]:
+        """The model's OpenAPI document (``GET /schema``)."""
+        ...
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        """The status and body of ``GET /health``."""
+        ...
+
+    async def metrics_sources(self) -> list[tuple[str, str]] | None:
+        """Other processes' Prometheus texts, labelled (``worker``), to merge with this process's
+        own; ``None`` when this process's metrics are the whole story."""
+        ...
+
+    async def debug_status(self) -> DebugStatus: ...
+
+    async def shutdown(self, reason: str) -> None:
+        """End what this registry hosts (clients get ``session_ended``) and free its resources."""
+        ...
+
+
 class InProcessSessionHost:
     """A session hosted in this process: the ``Session`` plus one ``Peer`` per connection id."""
 
@@ -127,6 +219,25 @@ class InProcessSessionHost:
     @property
     def end_reason(self) -> str | None:
         return self.session.end_reason
+
+    @classmethod
+    async def open(
+        cls,
+        request: SessionRequest,
+        model: Model,
+        settings: Settings,
+        *,
+        uploads_root: Path,
+        metrics: ServerMetrics | None = None,
+    ) -> InProcessSessionHost:
+        """A started session for ``request``; its uploads go to ``<uploads_root>/<session id>``."""
+        session_id = request.session_id or str(uuid.uuid4())
+        host = cls(session_id, model, settings, uploads_dir=uploads_root / session_id, metrics=metrics)
+        host.owner = request.owner
+        host.start()
+        if request.max_duration_s is not None:
+            await host.limit_duration(request.max_duration_s)
+        return host
 
     def start(self) -> None:
         self.session.start()
@@ -239,9 +350,16 @@ class InProcessSessionHost:
 __all__ = [
     "LEGACY_CONNECTION_ID",
     "ConnectionLimitError",
+    "DebugStatus",
     "InProcessSessionHost",
     "OfferError",
+    "SessionBusyError",
     "SessionClosedError",
     "SessionHost",
+    "SessionLimitError",
+    "SessionRegistry",
+    "SessionRequest",
     "UnknownConnectionError",
+    "UnknownModelError",
+    "WorkerUnavailableError",
 ]

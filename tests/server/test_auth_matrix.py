@@ -29,8 +29,8 @@ with warnings.catch_warnings():  # starlette's "use httpx2" notice; httpx is wha
     from starlette.testclient import TestClient
 
 from openreactor.auth.tokens import load_or_create_secret
-from openreactor.http.app import create_app
 from openreactor.http.openapi import openapi_document, registered_operations
+from openreactor.serve import create_serve_app
 from openreactor.settings import Settings
 
 V = {"Reactor-API-Version": "1", "Reactor-API-Accept-Version": "1", "Reactor-WebRTC-Version": "1.0"}
@@ -103,7 +103,7 @@ def cloud(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cloud]:
         model="probe", width=640, height=360, fps=10, state_dir=tmp_path / "state", token_rate_per_minute=0,
         debug_endpoints=True,
     )  # fmt: skip
-    app = create_app(settings)
+    app = create_serve_app(settings)
     with TestClient(app) as client:
         keys = app.state.auth.keys
         owner, owner_key = keys.create("owner")

@@ -22,7 +22,6 @@ from aiortc import RTCPeerConnection
 
 from openreactor.cli import build_parser, main, serve_settings
 from openreactor.config import ConfigError, resolve_settings
-from openreactor.http.app import create_app
 from openreactor.ice import (
     MAX_TURN_TTL_S,
     check_ice_settings,
@@ -30,6 +29,7 @@ from openreactor.ice import (
     server_ice_servers,
     turn_credentials,
 )
+from openreactor.serve import create_serve_app
 from openreactor.settings import Settings
 from openreactor.transport.peer import _rtc_configuration
 from openreactor.transport.public_address import add_public_candidates, parse_public_addresses
@@ -189,7 +189,7 @@ def test_ice_servers_route_mints_credentials_for_the_session(
 ) -> None:
     settings = turn_settings(secret_file, model="echo", state_dir=tmp_path / "state", turn_ttl_s=900)
     passwords = []
-    with caplog.at_level(logging.DEBUG), TestClient(create_app(settings)) as client:
+    with caplog.at_level(logging.DEBUG), TestClient(create_serve_app(settings)) as client:
         sid = client.post("/start_session", json={}, headers=HEADERS).json()["session_id"]
         for _ in range(2):
             r = client.get(f"/sessions/{sid}/transport/webrtc/ice_servers", headers=HEADERS)
@@ -273,7 +273,7 @@ def test_the_answer_of_a_real_negotiation_carries_the_public_twin(tmp_path: Path
     pinned = configured_host_addresses()  # the app pins ICE hosts process-wide; put them back after
     with contextlib.ExitStack() as stack:
         stack.callback(set_host_addresses, pinned)
-        client = stack.enter_context(TestClient(create_app(settings)))
+        client = stack.enter_context(TestClient(create_serve_app(settings)))
         sid = client.post("/start_session", json={}, headers=HEADERS).json()["session_id"]
         base = f"/sessions/{sid}/transport/webrtc"
         cid = client.post(f"{base}/connections", json={}, headers=HEADERS).json()["connection_id"]

@@ -20,7 +20,7 @@ import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 from conftest import ServerProcess
-from openreactor.http.app import create_app
+from openreactor.serve import create_serve_app
 from openreactor.settings import Settings
 from openreactor.transport.ice_diagnosis import LOOPBACK_HINT, host_addresses_notice, loopback_dead_end
 from openreactor.transport.mdns import defer_mdns_candidates
@@ -166,7 +166,7 @@ def test_an_offer_with_mdns_candidates_is_answered_while_they_resolve(
 
     monkeypatch.setattr(aioice.ice, "get_or_create_mdns_protocol", fake_protocol)
     set_host_addresses(["127.0.0.1"])
-    app = create_app(Settings(model="probe", state_dir=tmp_path / "state", ice_host_addresses=("127.0.0.1",)))
+    app = create_serve_app(Settings(model="probe", state_dir=tmp_path / "state", ice_host_addresses=("127.0.0.1",)))
     offer = asyncio.run(_offer_with_embedded_mdns_candidates())
     with TestClient(app, headers=HEADERS) as client:
         sid = client.post("/start_session", json={}).json()["session_id"]

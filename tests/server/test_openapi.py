@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from starlette.routing import Mount, Route
 
-from openreactor.http.app import create_app
 from openreactor.http.openapi import PATHS, openapi_document
+from openreactor.serve import create_serve_app
 from openreactor.settings import Settings
 
 
@@ -27,7 +27,7 @@ def registered(app_routes: list[object]) -> set[tuple[str, str]]:
 @pytest.mark.parametrize("optional", [False, True], ids=["default", "debug+playground"])
 def test_every_registered_route_is_described(tmp_path: Path, optional: bool) -> None:
     settings = Settings(model="echo", state_dir=tmp_path, debug_endpoints=optional, playground=optional)
-    app = create_app(settings)
+    app = create_serve_app(settings)
     doc = openapi_document(app.routes)
     described = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     assert described == registered(app.routes)

@@ -15,7 +15,8 @@ import pytest
 from conftest import ServerProcess
 from openreactor.auth.ratelimit import RateLimiter
 from openreactor.config import resolve_settings
-from openreactor.http.app import CORS_HEADERS, create_app, is_loopback
+from openreactor.http.app import CORS_HEADERS, is_loopback
+from openreactor.serve import create_serve_app
 from openreactor.settings import Settings
 
 with warnings.catch_warnings():  # starlette's "use httpx2" notice; httpx is what the suite has
@@ -24,7 +25,7 @@ with warnings.catch_warnings():  # starlette's "use httpx2" notice; httpx is wha
 
 
 def app_with(tmp_path: Path, **overrides: Any) -> Any:
-    return create_app(Settings(model="echo", state_dir=tmp_path / "state", **overrides))
+    return create_serve_app(Settings(model="echo", state_dir=tmp_path / "state", **overrides))
 
 
 @pytest.fixture

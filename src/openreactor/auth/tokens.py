@@ -95,21 +95,22 @@ class TokenIssuer:
         self._secret = secret
         self.max_lifetime_s = max_lifetime_s
 
-    def mint(self, key_id: str, body: dict[str, Any]) -> tuple[str, int]:
-        """A JWT for ``key_id`` from a ``POST /tokens`` body; returns it and its expiry (unix s)."""
+    def mint(
+        self, key_id: str, *, expires_after: Any = None, authorization_details: Any = None
+    ) -> tuple[str, int]:
+        """A JWT for ``key_id`` from a ``POST /tokens`` body's fields; returns it and its expiry (unix s)."""
         now = int(time.time())
         lifetime = self.max_lifetime_s
-        requested = body.get("expires_after")
-        if isinstance(requested, int | float) and requested > 0:
-            lifetime = min(float(requested), self.max_lifetime_s)
+        if isinstance(expires_after, int | float) and expires_after > 0:
+            lifetime = min(float(expires_after), self.max_lifetime_s)
         claims: dict[str, Any] = {
             "sub": key_id,
             "iat": now,
             "exp": now + int(lifetime),
             "jti": uuid.uuid4().hex,
         }
-        if body.get("authorization_details") is not None:
-            claims["authorization_details"] = body["authorization_details"]
+        if authorization_details is not None:
+            claims["authorization_details"] = authorization_details
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM), claims["exp"]
 
     def verify(self, token: str) -> TokenScope:

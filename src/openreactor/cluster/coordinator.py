@@ -1,7 +1,7 @@
 """``openreactor coordinator``: the public front of a cluster, with no state of its own.
 
 It answers the cloud plane (``/tokens``, ``/sessions``, signalling and uploads under a session)
-with the same route code as ``openreactor serve``; only the registry differs. ``ClusterRegistry``
+with the same app as ``openreactor serve`` (``http.app.create_app``); only the registry differs. ``ClusterRegistry``
 places a new session on a worker node with room for the requested model (one atomic Redis script,
 so any number of coordinators behind a load balancer never over-place), then relays each
 signalling call to that node's internal API, authenticated with the cluster secret. Media flows
@@ -16,15 +16,14 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from openreactor import __version__
 from openreactor.auth.access import CloudAuth
@@ -33,16 +32,20 @@ from openreactor.auth.tokens import TokenIssuer
 from openreactor.cluster.keys import RedisKeyLookup
 from openreactor.cluster.node import CLUSTER_SECRET_NAME
 from openreactor.cluster.store import ClusterStore, SessionRecord
-from openreactor.http import openapi, routes_cloud, routes_metrics, routes_signalling, routes_uploads
-from openreactor.http.app import cors_middleware
-from openreactor.http.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from openreactor.http.app import Backend, Plane, create_app
 from openreactor.metrics import ServerMetrics
-from openreactor.registry import SessionBusyError, UnknownModelError
-from openreactor.session_host import SessionHost
+from openreactor.session_host import (
+    DebugStatus,
+    SessionBusyError,
+    SessionHost,
+    SessionLimitError,
+    SessionRequest,
+    UnknownModelError,
+)
 from openreactor.sessions.session import EndReason
 from openreactor.sessions.uploads import UploadSlot
 from openreactor.settings import Settings
-from openreactor.workers.pool import SessionLimitError
+from openreactor.workers import rpc
 from openreactor.workers.remote import CALL_TIMEOUT_S, RemoteSessionHost
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,7 @@ class ClusterSessionHost(RemoteSessionHost):
 
 
 class ClusterRegistry:
-    """The registry calls of the routes, answered from Redis and the worker nodes."""
+    """The ``SessionRegistry`` of a coordinator, answered from Redis and the worker nodes."""
 
     def __init__(self, store: ClusterStore, settings: Settings, secret: bytes) -> None:
         self.store = store
@@ -109,20 +112,13 @@ class ClusterRegistry:
             self.store, record.session_id, self.client, record.url, descriptor, owner=record.owner or None
         )
 
-    async def start_session(
-        self,
-        owner: str | None = None,
-        *,
-        model: str | None = None,
-        version: str | None = None,
-        session_id: str | None = None,
-        max_duration_s: float | None = None,
-    ) -> ClusterSessionHost:
+    async def start_session(self, request: SessionRequest) -> ClusterSessionHost:
+        model, version, owner = request.model, request.version, request.owner
         if self.shutting_down:
             raise SessionBusyError("the coordinator is shutting down")
         if model is None:
             raise UnknownModelError("the cluster needs a model name")
-        session_id = session_id or str(uuid.uuid4())
+        session_id = request.session_id or str(uuid.uuid4())
         placement = await self.store.place(
             session_id, model, version, owner, self.settings.max_sessions_per_key
         )
@@ -135,22 +131,17 @@ class ClusterRegistry:
             )
         if placement.outcome != "ok":
             raise SessionBusyError("every worker serving this model is busy")
-        body = {
-            "session_id": session_id,
-            "owner": owner,
-            "model": model,
-            "version": version,
-            "max_duration_s": max_duration_s,
-        }
         try:
-            response = await self.client.post(f"{placement.url}/sessions", json=body)
-        except httpx.HTTPError as exc:
+            descriptor = await rpc.start_session(
+                self.client,
+                placement.url,
+                replace(request, session_id=session_id),
+                who=f"worker {placement.worker_id}",
+                timeout=CALL_TIMEOUT_S,
+            )
+        except SessionBusyError:
             await self.store.release(session_id, EndReason.WORKER_LOST)
-            raise SessionBusyError(f"worker {placement.worker_id} did not answer") from exc
-        if response.status_code != 201:
-            await self.store.release(session_id, EndReason.WORKER_LOST)
-            raise SessionBusyError(f"worker {placement.worker_id} refused: {response.text[:200]}")
-        descriptor = response.json()
+            raise
         await self.store.mark_live(session_id, descriptor)
         log.info("session %s placed on worker %s", session_id, placement.worker_id)
         return ClusterSessionHost(
@@ -180,8 +171,33 @@ class ClusterRegistry:
         await host.stop(reason)
         await self.store.release(host.session_id, reason)
 
-    async def count_upload_files(self) -> int:
-        return 0  # uploads live on the worker nodes
+    @property
+    def running(self) -> SessionHost | None:
+        return None  # no local plane on a coordinator
+
+    async def schema(self) -> dict[str, Any]:
+        raise UnknownModelError("a coordinator serves the models of its workers, not one of its own")
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        try:
+            workers = await self.store.workers()
+        except (RedisError, OSError) as exc:
+            return 503, {"status": "unhealthy", "detail": f"redis: {exc}"}
+        alive = [w for w in workers if w["alive"]]
+        return 200, {
+            "status": "healthy",
+            "state": "serving",
+            "detail": None,
+            "workers": workers,
+            "capacity": sum(w["capacity"] for w in alive if not w["draining"]),
+            "sessions": sum(w["sessions"] for w in alive),
+        }
+
+    async def metrics_sources(self) -> list[tuple[str, str]] | None:
+        return None  # each worker node serves its own
+
+    async def debug_status(self) -> DebugStatus:
+        return DebugStatus(sessions=0, upload_files=0)  # sessions and uploads live on the worker nodes
 
     async def shutdown(self, reason: str) -> None:
         """Sessions live on the workers and outlive a coordinator: nothing to end here."""
@@ -191,25 +207,6 @@ class ClusterRegistry:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
         await self.client.aclose()
-
-
-async def health(request: Request) -> Response:
-    registry: ClusterRegistry = request.app.state.registry
-    try:
-        workers = await registry.store.workers()
-    except (RedisError, OSError) as exc:
-        return JSONResponse({"status": "unhealthy", "detail": f"redis: {exc}"}, status_code=503)
-    alive = [w for w in workers if w["alive"]]
-    return JSONResponse(
-        {
-            "status": "healthy",
-            "state": "serving",
-            "detail": None,
-            "workers": workers,
-            "capacity": sum(w["capacity"] for w in alive if not w["draining"]),
-            "sessions": sum(w["sessions"] for w in alive),
-        }
-    )
 
 
 async def handle_redis_error(request: Request, exc: Exception) -> Response:
@@ -224,48 +221,32 @@ async def handle_redis_error(request: Request, exc: Exception) -> Response:
 def create_coordinator_app(settings: Settings) -> Starlette:
     if not settings.redis_url:
         raise ValueError("a coordinator needs redis_url")
-    metrics = ServerMetrics()
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def backend(metrics: ServerMetrics) -> AsyncIterator[Backend]:
         store = ClusterStore(str(settings.redis_url), settings.cluster_prefix)
-        secret = (
-            settings.cluster_secret.encode()
-            if settings.cluster_secret
-            else await store.shared_secret(CLUSTER_SECRET_NAME)
-        )
-        registry = ClusterRegistry(store, settings, secret)
-        app.state.registry = registry
-        app.state.settings = settings
-        app.state.metrics = metrics
-        app.state.auth = CloudAuth(
-            RedisKeyLookup(store.redis, settings.cluster_prefix),
-            TokenIssuer(await store.shared_secret(JWT_SECRET_NAME)),
-            RateLimiter(settings.token_rate_per_minute),
-        )
-        registry.start()
-        log.info("coordinator on redis %s (prefix %r)", settings.redis_url, settings.cluster_prefix)
         try:
-            yield
+            secret = (
+                settings.cluster_secret.encode()
+                if settings.cluster_secret
+                else await store.shared_secret(CLUSTER_SECRET_NAME)
+            )
+            registry = ClusterRegistry(store, settings, secret)
+            auth = CloudAuth(
+                RedisKeyLookup(store.redis, settings.cluster_prefix),
+                TokenIssuer(await store.shared_secret(JWT_SECRET_NAME)),
+                RateLimiter(settings.token_rate_per_minute),
+            )
+            registry.start()
+            log.info("coordinator on redis %s (prefix %r)", settings.redis_url, settings.cluster_prefix)
+            yield Backend(registry, auth)
         finally:
-            await registry.shutdown(EndReason.SERVER_SHUTDOWN)
             await store.aclose()
 
-    return Starlette(
-        routes=[
-            Route("/health", health, methods=["GET"]),
-            *routes_cloud.routes,
-            *routes_signalling.routes,
-            *routes_uploads.routes,
-            *openapi.routes,
-            *(routes_metrics.routes if settings.metrics else []),
-        ],
-        middleware=cors_middleware(settings),
-        lifespan=lifespan,
-        exception_handlers={
-            ApiError: handle_api_error,
-            HTTPException: handle_http_exception,
-            RedisError: handle_redis_error,
-            Exception: handle_unexpected,
-        },
+    planes = [Plane.HEALTH, Plane.CLOUD, Plane.SIGNALLING, Plane.UPLOADS, Plane.OPENAPI]
+    return create_app(
+        settings,
+        backend,
+        [*planes, *([Plane.METRICS] if settings.metrics else [])],
+        extra_exception_handlers={RedisError: handle_redis_error},
     )

@@ -25,36 +25,39 @@ import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openreactor.cluster.store import ClusterStore, LiveSession
 from openreactor.metrics import CONTENT_TYPE_LATEST
 from openreactor.metrics_merge import merge_expositions
 from openreactor.models.api import Model
 from openreactor.models.loader import resolve_model_class
-from openreactor.registry import SessionBusyError, UnknownModelError
+from openreactor.session_host import SessionBusyError, SessionClosedError, SessionRequest, UnknownModelError
 from openreactor.sessions.session import EndReason
+from openreactor.sessions.uploads import UnknownUploadError
 from openreactor.settings import Settings
+from openreactor.workers import rpc
 from openreactor.workers.pool import WorkerRegistry
-from openreactor.workers.remote import NO_TIMEOUT, RemoteSessionHost
-from openreactor.workers.worker_app import slot_json
+from openreactor.workers.remote import RemoteSessionHost
 from reactor_rtc import set_host_addresses
 
 log = logging.getLogger(__name__)
 logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per relayed call is noise
 
 CLUSTER_SECRET_NAME = "cluster"
-
-
-def _refused(name: str, message: str, status: int) -> Response:
-    return JSONResponse({"error": name, "message": message}, status_code=status)
+RELAY_TIMEOUT_S = 30.0
+"""One call relayed to a worker process (a long poll: no limit)."""
+OPEN_PATHS = frozenset({"/health", "/metrics"})
+"""The internal API's paths that need no cluster secret."""
 
 
 class WorkerNode:
@@ -183,10 +186,22 @@ def _node(request: Request) -> WorkerNode:
     return node
 
 
-def _authorized(request: Request) -> bool:
-    node = _node(request)
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), node.secret)
+class ClusterSecretAuth:
+    """Every call of the internal API but ``OPEN_PATHS`` needs ``Authorization: Bearer <cluster
+    secret>`` (compared in constant time); else 401."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            request = Request(scope)
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            secret = _node(request).secret
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), secret):
+                await rpc.refused("Unauthorized", "bad cluster credentials", 401)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def health(request: Request) -> Response:
@@ -209,65 +224,50 @@ async def metrics(request: Request) -> Response:
 
 
 async def start(request: Request) -> Response:
-    if not _authorized(request):
-        return _refused("Unauthorized", "bad cluster credentials", 401)
     node = _node(request)
     if node.draining:
-        return _refused("Busy", "this worker is draining", 409)
-    body = await request.json()
+        return rpc.refused("Busy", "this worker is draining", 409)
+    placed = rpc.decode(SessionRequest, await request.json())
     try:
-        host = await node.pool.start_session(
-            owner=body.get("owner") or None,
-            model=body.get("model"),
-            version=body.get("version"),
-            session_id=str(body["session_id"]),
-            max_duration_s=body.get("max_duration_s"),
-        )
+        host = await node.pool.start_session(replace(placed, owner=placed.owner or None))
     except UnknownModelError as exc:
-        return _refused("UnknownModel", str(exc), 404)
+        return rpc.refused("UnknownModel", str(exc), 404)
     except SessionBusyError as exc:
-        return _refused("Busy", str(exc), 409)
+        return rpc.refused("Busy", str(exc), 409)
     await node.beat()
     return JSONResponse(host.descriptor, status_code=201)
 
 
 async def call(request: Request) -> Response:
-    """One ``SessionHost`` call, passed to the session's worker process unchanged."""
-    if not _authorized(request):
-        return _refused("Unauthorized", "bad cluster credentials", 401)
+    """One ``SessionHost`` call, relayed to the session's worker process unread."""
     node = _node(request)
     session_id, method = request.path_params["session_id"], request.path_params["method"]
     host = await node.pool.get(session_id)
     if host is None or host.closed:
         reason = host.end_reason if host is not None else "not on this worker"
-        return _refused("SessionClosedError", f"session {session_id} has ended ({reason})", 409)
-    timeout = NO_TIMEOUT if method == "wait_closed" else 30.0
+        return rpc.refusal(SessionClosedError(f"session {session_id} has ended ({reason})"))
     try:
-        response = await host.forward(method, await request.body(), timeout=timeout)
-    except httpx.HTTPError:
-        return _refused(
-            "SessionClosedError", f"the worker process of session {session_id} did not answer", 409
+        response = await host.forward(
+            method, await request.body(), timeout=rpc.timeout_of(method, RELAY_TIMEOUT_S)
         )
+    except httpx.HTTPError:
+        return rpc.refusal(SessionClosedError(f"the worker process of session {session_id} did not answer"))
     return Response(response.content, status_code=response.status_code, media_type="application/json")
 
 
 async def upload_bytes(request: Request) -> Response:
-    if not _authorized(request):
-        return _refused("Unauthorized", "bad cluster credentials", 401)
-    node = _node(request)
     upload_id = request.path_params["upload_id"]
-    host = await node.pool.host_of_upload(upload_id)
+    host = await _node(request).pool.host_of_upload(upload_id)
     if request.method == "GET":
         return JSONResponse({"result": host is not None})
     if host is None:
-        return _refused("UnknownUploadError", f"no upload {upload_id}", 400)
-    raw = request.headers.get("x-declared-length")
+        return rpc.refusal(UnknownUploadError(f"no upload {upload_id}"))
+    raw = request.headers.get(rpc.DECLARED_LENGTH)
     try:
         slot = await host.receive_upload(upload_id, request.stream(), int(raw) if raw else None)
     except Exception as exc:  # the worker's typed refusal, passed on by name
-        message = getattr(exc, "message", str(exc))
-        return _refused(type(exc).__name__, message, 400)
-    return JSONResponse({"result": slot_json(slot)})
+        return rpc.refusal(exc)
+    return JSONResponse({"result": rpc.encode(rpc.SlotRecord.of(slot))})
 
 
 def create_node_app(settings: Settings, model: Model | None = None) -> Starlette:
@@ -288,13 +288,8 @@ def create_node_app(settings: Settings, model: Model | None = None) -> Starlette
             await store.aclose()
 
     return Starlette(
-        routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            Route("/sessions", start, methods=["POST"]),
-            Route("/sessions/{session_id}/{method}", call, methods=["POST"]),
-            Route("/uploads/{upload_id}", upload_bytes, methods=["GET", "PUT"]),
-        ],
+        routes=rpc.routes(health=health, metrics=metrics, start=start, call=call, upload=upload_bytes),
+        middleware=[Middleware(ClusterSecretAuth)],
         lifespan=lifespan,
     )
 

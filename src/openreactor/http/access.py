@@ -1,41 +1,17 @@
-"""Bearer-token checks shared by the cloud routes and the routes of cloud-owned sessions."""
+"""What the routes reach through the app: the session registry, the cloud auth, bearer checks."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from openreactor.auth.access import CloudAuth
-from openreactor.auth.tokens import TokenError, TokenScope
+from openreactor.auth.tokens import TokenScope
 from openreactor.http.errors import ApiError
-from openreactor.registry import LocalRegistry
-from openreactor.session_host import InProcessSessionHost
-from openreactor.workers.pool import WorkerRegistry
-from openreactor.workers.remote import RemoteSessionHost
-
-if TYPE_CHECKING:
-    from typing import TypeAlias
-
-    from openreactor.cluster.coordinator import ClusterRegistry
-
-    AnyRegistry: TypeAlias = LocalRegistry | WorkerRegistry | ClusterRegistry
-
-AnyHost = InProcessSessionHost | RemoteSessionHost
-"""A session in this process (local mode), in a worker process (``serve --workers N``) or on a
-worker node (``openreactor coordinator``)."""
+from openreactor.session_host import SessionHost, SessionRegistry
 
 
-def registry_of(request: Request) -> AnyRegistry:
-    registry: AnyRegistry = request.app.state.registry
-    return registry
-
-
-def local_registry_of(request: Request) -> LocalRegistry | WorkerRegistry:
-    """The registry of ``openreactor serve`` (the local plane exists only there)."""
-    registry = registry_of(request)
-    if not isinstance(registry, LocalRegistry | WorkerRegistry):
-        raise ApiError(404, "this server has no local plane")
+def registry_of(request: Request) -> SessionRegistry:
+    registry: SessionRegistry = request.app.state.registry
     return registry
 
 
@@ -45,13 +21,11 @@ def auth_of(request: Request) -> CloudAuth:
 
 
 async def bearer_scope(request: Request) -> TokenScope:
-    try:
-        return await auth_of(request).scope_of(request.headers.get("authorization"))
-    except TokenError as exc:
-        raise ApiError(exc.status, exc.message) from exc
+    """The scope of the request's bearer token; ``TokenError`` (401) without a valid one."""
+    return await auth_of(request).scope_of(request.headers.get("authorization"))
 
 
-async def authorize_session(request: Request, host: AnyHost) -> None:
+async def authorize_session(request: Request, host: SessionHost) -> None:
     """Sessions created on the cloud plane accept only tokens that may act on them."""
     if host.owner is None:
         return
@@ -60,7 +34,7 @@ async def authorize_session(request: Request, host: AnyHost) -> None:
         raise ApiError(403, f"this token may not act on session {host.session_id}")
 
 
-async def live_host(request: Request) -> AnyHost:
+async def live_host(request: Request) -> SessionHost:
     """The session named in the path, if the caller may act on it and it has not ended (else 404/401/403)."""
     session_id = request.path_params["session_id"]
     host = await registry_of(request).get(session_id)

@@ -1,17 +1,25 @@
-"""``create_app(settings)``: the ASGI app; its lifespan loads the model and ends sessions on exit."""
+"""``create_app``: the HTTP front as an ASGI app, for whichever registry serves the sessions.
+
+``openreactor serve`` (``openreactor.serve``) and ``openreactor coordinator``
+(``openreactor.cluster.coordinator``) each build their registry and mount the planes they serve;
+this module knows only the ``SessionRegistry`` interface (``openreactor.session_host``).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import ipaddress
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from openreactor.auth.access import CloudAuth
@@ -19,22 +27,18 @@ from openreactor.http import (
     openapi,
     routes_cloud,
     routes_debug,
+    routes_health,
     routes_local,
     routes_metrics,
     routes_playground,
     routes_signalling,
     routes_uploads,
 )
-from openreactor.http.errors import ApiError, handle_api_error, handle_http_exception, handle_unexpected
+from openreactor.http.errors import Handler, exception_handlers, is_bearer_path
 from openreactor.metrics import ServerMetrics
-from openreactor.models.api import Model
-from openreactor.models.loader import load_model, resolve_model_class
-from openreactor.registry import LocalRegistry
+from openreactor.session_host import SessionRegistry
 from openreactor.sessions.session import EndReason
 from openreactor.settings import Settings
-from openreactor.transport.ice_diagnosis import host_addresses_notice
-from openreactor.workers.pool import WorkerRegistry
-from reactor_rtc import host_addresses, set_host_addresses
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +56,6 @@ CORS_HEADERS = [
 LOOPBACK_ORIGINS = r"https?://(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d{1,5})?"
 """Origins of pages served from this machine, on any port: ``http(s)://localhost``,
 ``127.0.0.0/8`` and ``[::1]`` (an app's dev server next to the model server)."""
-
-
-def is_bearer_path(path: str) -> bool:
-    """The routes of ``/sessions`` and ``/uploads/…``: a bearer token (cloud sessions) or an
-    unguessable id (the session's or the upload's) is their credential, never the page's origin."""
-    return path == "/sessions" or path.startswith(("/sessions/", "/uploads/"))
 
 
 class PlaneCors:
@@ -116,58 +114,80 @@ def warn_if_exposed(settings: Settings) -> None:
     )
 
 
-def create_app(settings: Settings, model: Model | None = None) -> Starlette:
-    """The server as an ASGI app. ``model`` (already loaded) overrides ``settings.model``."""
-    metrics = ServerMetrics()  # a registry per app: several apps in one process count apart
+class Plane(enum.Enum):
+    """A group of routes an app may mount (in this order)."""
+
+    HEALTH = "health"
+    LOCAL = "local"
+    """``/start_session``, ``/session``, ``/stop_session``, ``/schema`` (``openreactor serve`` only)."""
+    CLOUD = "cloud"
+    SIGNALLING = "signalling"
+    UPLOADS = "uploads"
+    OPENAPI = "openapi"
+    DEBUG = "debug"
+    DEBUG_WORKERS = "debug_workers"
+    METRICS = "metrics"
+    PLAYGROUND = "playground"
+
+
+ROUTES: dict[Plane, Sequence[BaseRoute]] = {
+    Plane.HEALTH: routes_health.routes,
+    Plane.LOCAL: routes_local.routes,
+    Plane.CLOUD: routes_cloud.routes,
+    Plane.SIGNALLING: routes_signalling.routes,
+    Plane.UPLOADS: routes_uploads.routes,
+    Plane.OPENAPI: openapi.routes,
+    Plane.DEBUG: routes_debug.routes,
+    Plane.DEBUG_WORKERS: routes_debug.worker_routes,
+    Plane.METRICS: routes_metrics.routes,
+    Plane.PLAYGROUND: routes_playground.routes,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """What the routes reach through ``app.state``: the sessions and the cloud plane's credentials."""
+
+    registry: SessionRegistry
+    auth: CloudAuth
+
+
+BackendFactory = Callable[[ServerMetrics], AbstractAsyncContextManager[Backend]]
+"""Builds the backend in the app's lifespan, given the app's metrics; its exit frees what it made
+(after the registry's ``shutdown``)."""
+
+
+def create_app(
+    settings: Settings,
+    backend: Backend | BackendFactory,
+    planes: Collection[Plane],
+    *,
+    metrics: ServerMetrics | None = None,
+    extra_exception_handlers: Mapping[Any, Handler] | None = None,
+) -> Starlette:
+    """The HTTP front over ``backend`` (or what the factory builds at startup), serving ``planes``.
+
+    On exit the registry's ``shutdown`` ends its sessions (``server_shutdown``). ``metrics``: the
+    app's own (a fresh registry per app otherwise, so several apps in one process count apart).
+    """
+    metrics = metrics if metrics is not None else ServerMetrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        set_host_addresses(settings.ice_host_addresses)
-        log.log(*host_addresses_notice(host_addresses(), settings.ice_host_addresses is not None))
-        registry: LocalRegistry | WorkerRegistry
-        if settings.workers > 0:
-            # The worker processes load the model; this process needs only its class (name, version).
-            registry = WorkerRegistry(
-                type(model) if model is not None else resolve_model_class(settings.model),
-                settings,
-                metrics=metrics,
-            )
+        opened = backend(metrics) if callable(backend) else contextlib.nullcontext(backend)
+        async with opened as ready:
+            app.state.registry = ready.registry
+            app.state.auth = ready.auth
+            app.state.settings = settings
+            app.state.metrics = metrics
             try:
-                await registry.start()
-            except BaseException:
-                await registry.shutdown(EndReason.SERVER_SHUTDOWN)
-                raise
-        else:
-            loaded = model if model is not None else load_model(settings.model, settings.model_options())
-            registry = LocalRegistry(loaded, settings, metrics=metrics)
-        app.state.registry = registry
-        app.state.settings = settings
-        app.state.metrics = metrics
-        app.state.auth = CloudAuth.open(settings.state_dir, settings.token_rate_per_minute)
-        warn_if_exposed(settings)
-        log.info("serving model %s", registry.model.name)
-        try:
-            yield
-        finally:
-            await registry.shutdown(EndReason.SERVER_SHUTDOWN)
+                yield
+            finally:
+                await ready.registry.shutdown(EndReason.SERVER_SHUTDOWN)
 
     return Starlette(
-        routes=[
-            *routes_local.routes,
-            *routes_cloud.routes,
-            *routes_signalling.routes,
-            *routes_uploads.routes,
-            *openapi.routes,
-            *(routes_debug.routes if settings.debug_endpoints else []),
-            *(routes_debug.worker_routes if settings.debug_endpoints and settings.workers > 0 else []),
-            *(routes_metrics.routes if settings.metrics else []),
-            *(routes_playground.routes if settings.playground else []),
-        ],
+        routes=[route for plane in Plane if plane in planes for route in ROUTES[plane]],
         middleware=cors_middleware(settings),
         lifespan=lifespan,
-        exception_handlers={
-            ApiError: handle_api_error,
-            HTTPException: handle_http_exception,
-            Exception: handle_unexpected,
-        },
+        exception_handlers=exception_handlers(extra_exception_handlers),
     )

@@ -1,6 +1,8 @@
 """``GET /openapi.json``: an OpenAPI 3.1 description of this server's own HTTP API.
 
-The schemas are written by hand (PROTOCOL.md §2, §3, §7). :func:`openapi_document` keeps only the
+Request bodies are described by their dataclasses (``http.bodies``: the schema the routes validate
+against); the operations and the response schemas are written here (PROTOCOL.md §2, §3, §7).
+:func:`openapi_document` keeps only the
 operations the app actually registers, so optional routes (``/debug/...``, the playground) appear
 exactly when they are served. ``tests/server/test_openapi.py`` checks that every registered route
 is described; ``tests/server/test_http_fuzz.py`` runs schemathesis against this document.
@@ -19,6 +21,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from openreactor import __version__
+from openreactor.http.bodies import (
+    BODIES,
+    Body,
+    Candidates,
+    CreateSession,
+    CreateUpload,
+    NewConnection,
+    Offer,
+    StartSession,
+    StopSession,
+    TokenRequest,
+    body_schema,
+)
 
 JSON = "application/json"
 OPENAPI_PATH = "/openapi.json"
@@ -54,8 +69,9 @@ def _errors(*codes: int) -> dict[str, Schema]:
     return {str(code): _json(_ref("Error"), _ERROR_TEXT[code]) for code in codes}
 
 
-def _body(schema: Schema, *, required: bool = True) -> Schema:
-    return {"required": required, "content": {JSON: {"schema": schema}}}
+def _body(cls: type[Body]) -> Schema:
+    """The request body of an operation: the dataclass ``cls`` (``components.schemas.<its name>``)."""
+    return {"required": not cls.allow_empty, "content": {JSON: {"schema": _ref(cls.__name__)}}}
 
 
 def _path_param(name: str, schema: Schema | None = None) -> Schema:
@@ -84,7 +100,7 @@ CONNECTION_ID = _path_param("connection_id", {"type": "string", "pattern": "^[0-
 # The errors every version-checked route can answer with.
 _VERSIONED = (400, 426, 501)
 
-SCHEMAS: dict[str, Schema] = {
+RESPONSE_SCHEMAS: dict[str, Schema] = {
     "Error": {
         "type": "object",
         "required": ["detail"],
@@ -118,45 +134,15 @@ SCHEMAS: dict[str, Schema] = {
             "end_reason": {"type": "string"},
         },
     },
-    "StartSession": {
-        "type": "object",
-        "properties": {"generation": {"type": "string", "enum": ["streamed"]}},
-    },
-    "StopSession": {
-        "type": "object",
-        "properties": {"reason": {"type": "string", "maxLength": 64}},
-    },
     "Stopped": {
         "type": "object",
         "required": ["session_id", "state"],
         "properties": {"session_id": {"type": "string"}, "state": {"type": "string", "enum": ["closed"]}},
     },
-    "TokenRequest": {
-        "type": ["object", "null"],
-        "properties": {
-            "expires_after": {"type": "number", "description": "lifetime in seconds (capped)"},
-            "authorization_details": {"description": "scope: models, sessions, max session duration"},
-        },
-    },
     "Token": {
         "type": "object",
         "required": ["jwt", "expires_at"],
         "properties": {"jwt": {"type": "string"}, "expires_at": {"type": "integer"}},
-    },
-    "CreateSession": {
-        "type": "object",
-        "required": ["model"],
-        "properties": {
-            "model": {
-                "type": "object",
-                "required": ["name"],
-                "properties": {"name": {"type": "string", "minLength": 1}},
-            },
-            "extra_configs": {
-                "type": "object",
-                "properties": {"generation": {"type": "string", "enum": ["streamed"]}},
-            },
-        },
     },
     "IceServers": {
         "type": "object",
@@ -168,26 +154,6 @@ SCHEMAS: dict[str, Schema] = {
         "required": ["connection_id", "track_map"],
         "properties": {"connection_id": {"type": "integer"}, "track_map": {"type": "object"}},
     },
-    "Offer": {
-        "type": "object",
-        "required": ["sdp_offer"],
-        "properties": {
-            "sdp_offer": {"type": "string", "minLength": 1, "description": "`sdp` is accepted too"},
-            "track_mapping": {
-                "type": ["array", "null"],
-                "items": {
-                    "type": "object",
-                    "required": ["name", "mid"],
-                    "properties": {
-                        "name": {"type": "string"},
-                        "mid": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "direction": {"type": "string"},
-                    },
-                },
-            },
-        },
-    },
     "OfferAccepted": {
         "type": "object",
         "required": ["connection_id"],
@@ -197,31 +163,6 @@ SCHEMAS: dict[str, Schema] = {
         "type": "object",
         "required": ["sdp_answer", "connection_id"],
         "properties": {"sdp_answer": {"type": "string"}, "connection_id": {"type": "integer"}},
-    },
-    "Candidates": {
-        "type": "object",
-        "properties": {
-            "candidates": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "candidate": {"type": "string"},
-                        "sdp_mid": {"type": "string"},
-                        "sdp_mline_index": {"type": "integer"},
-                    },
-                },
-            }
-        },
-    },
-    "CreateUpload": {
-        "type": "object",
-        "required": ["name", "size"],
-        "properties": {
-            "name": {"type": "string", "minLength": 1, "description": "at most 1024 UTF-8 bytes"},
-            "size": {"type": "integer", "minimum": 0},
-            "mime_type": {"type": "string"},
-        },
     },
     "UploadSlot": {
         "type": "object",
@@ -254,6 +195,9 @@ SCHEMAS: dict[str, Schema] = {
     },
 }
 
+SCHEMAS: dict[str, Schema] = {**RESPONSE_SCHEMAS, **{cls.__name__: body_schema(cls) for cls in BODIES}}
+"""Every component schema: the responses' and the request bodies'."""
+
 _SESSION_GUARDED = (*_VERSIONED, 401, 403, 404)
 _SIGNALLING_PARAMS = [SESSION_ID, API_VERSION, WEBRTC_VERSION, AUTHORIZATION]
 _SIGNALLING_BASE = "/sessions/{session_id}/transport/webrtc"
@@ -264,7 +208,7 @@ def _offer_op(summary: str, params: list[Schema], accepted: Schema) -> Schema:
         "summary": summary,
         "tags": ["signalling"],
         "parameters": params,
-        "requestBody": _body(_ref("Offer")),
+        "requestBody": _body(Offer),
         "responses": {
             "202": _json(accepted, "Offer taken; poll for the answer"),
             **_errors(*_SESSION_GUARDED, 413, 503),
@@ -290,7 +234,7 @@ def _candidates_op(summary: str, params: list[Schema]) -> Schema:
         "summary": summary,
         "tags": ["signalling"],
         "parameters": params,
-        "requestBody": _body(_ref("Candidates")),
+        "requestBody": _body(Candidates),
         "responses": {"202": {"description": "Candidates taken"}, **_errors(*_SESSION_GUARDED, 413)},
     }
 
@@ -317,7 +261,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             "summary": "Start the one local session",
             "tags": ["local"],
             "parameters": [API_VERSION],
-            "requestBody": _body(_ref("StartSession"), required=False),
+            "requestBody": _body(StartSession),
             "responses": {
                 "200": _json(_ref("Session"), "The new session"),
                 **_errors(*_VERSIONED, 409, 413, 503),
@@ -337,7 +281,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             "summary": "Stop the running local session",
             "tags": ["local"],
             "parameters": [API_VERSION, AUTHORIZATION],
-            "requestBody": _body(_ref("StopSession"), required=False),
+            "requestBody": _body(StopSession),
             "responses": {
                 "200": _json(_ref("Stopped"), "Stopped"),
                 **_errors(*_VERSIONED, 401, 403, 409, 413),
@@ -363,7 +307,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             "summary": "Mint a JWT from an API key",
             "tags": ["cloud"],
             "parameters": [API_KEY, _header("X-API-Key", "Alias of Reactor-API-Key")],
-            **({"requestBody": _body(_ref("TokenRequest"), required=False)} if method == "post" else {}),
+            **({"requestBody": _body(TokenRequest)} if method == "post" else {}),
             "responses": {"200": _json(_ref("Token"), "A token"), **_errors(400, 401, 413, 429)},
         }
         for method in ("get", "post")
@@ -373,7 +317,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             "summary": "Create a session (cloud plane)",
             "tags": ["cloud"],
             "parameters": [API_VERSION, AUTHORIZATION],
-            "requestBody": _body(_ref("CreateSession")),
+            "requestBody": _body(CreateSession),
             "responses": {
                 "201": _json(_ref("Session"), "The new session"),
                 **_errors(*_VERSIONED, 401, 403, 404, 413, 429, 503),
@@ -407,7 +351,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             "summary": "Open a connection id",
             "tags": ["signalling"],
             "parameters": _SIGNALLING_PARAMS,
-            "requestBody": _body({"type": "object"}, required=False),
+            "requestBody": _body(NewConnection),
             "responses": {
                 "201": _json(_ref("Connection"), "The connection"),
                 **_errors(*_SESSION_GUARDED, 413, 503),
@@ -443,7 +387,7 @@ PATHS: dict[str, dict[str, Schema]] = {
             "summary": "Reserve an upload slot",
             "tags": ["uploads"],
             "parameters": [SESSION_ID, API_VERSION, AUTHORIZATION],
-            "requestBody": _body(_ref("CreateUpload")),
+            "requestBody": _body(CreateUpload),
             "responses": {
                 "201": _json(_ref("UploadSlot"), "The slot and its presigned URL"),
                 **_errors(*_SESSION_GUARDED, 409, 413),

@@ -12,16 +12,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import AnyHost, auth_of, bearer_scope, registry_of
+from openreactor.http.access import auth_of, bearer_scope, registry_of
+from openreactor.http.bodies import CreateSession, TokenRequest, read_body
 from openreactor.http.errors import ApiError
-from openreactor.http.request_parsing import check_api_version, json_object
-from openreactor.registry import SessionBusyError, UnknownModelError
+from openreactor.http.request_parsing import check_api_version
+from openreactor.session_host import SessionHost, SessionRequest
 from openreactor.sessions.session import EndReason
 
-RETRY_AFTER_BUSY_S = 5
 
-
-async def cloud_descriptor(host: AnyHost) -> dict[str, Any]:
+async def cloud_descriptor(host: SessionHost) -> dict[str, Any]:
     descriptor = await host.describe()
     descriptor["state"] = descriptor["state"].upper()
     return descriptor
@@ -47,44 +46,32 @@ async def tokens(request: Request) -> Response:
     if key_id is None:
         raise ApiError(401, "unknown or revoked API key")
     _count_token_request(request, f"key:{key_id}")
-    body = await json_object(request, allow_null=True) if request.method == "POST" else {}
-    token, expires_at = auth_of(request).tokens.mint(key_id, body)
+    body = await read_body(request, TokenRequest) if request.method == "POST" else TokenRequest()
+    token, expires_at = auth_of(request).tokens.mint(
+        key_id, expires_after=body.expires_after, authorization_details=body.authorization_details
+    )
     return JSONResponse({"jwt": token, "expires_at": expires_at})
 
 
 async def create_session(request: Request) -> Response:
     check_api_version(request)
     scope = await bearer_scope(request)
-    body = await json_object(request, allow_empty=False)
-    model = body.get("model")
-    name = model.get("name") if isinstance(model, dict) else None
-    if not isinstance(name, str) or not name:
-        raise ApiError(400, "the body needs model.name")
+    body = await read_body(request, CreateSession)
     if scope.sessions is not None:
         raise ApiError(403, "a session-bound token may act on its sessions but not create new ones")
-    if not scope.allows_model(name):
-        raise ApiError(403, f"this token may not create sessions for model {name!r}")
-    version = model.get("version") if isinstance(model, dict) else None
-    if version is not None and not isinstance(version, str):
-        raise ApiError(400, "model.version must be a string")
-    generation = (body.get("extra_configs") or {}).get("generation", "streamed")
-    if generation != "streamed":
-        raise ApiError(400, f"generation {generation!r} is not supported by this server (only 'streamed')")
-    try:
-        host = await registry_of(request).start_session(
-            owner=scope.key_id,
-            model=name,
-            version=version,
-            max_duration_s=scope.max_session_duration_s,
-        )
-    except UnknownModelError as exc:
-        raise ApiError(404, str(exc)) from exc
-    except SessionBusyError as exc:
-        raise ApiError(429, f"no capacity: {exc}", {"Retry-After": str(RETRY_AFTER_BUSY_S)}) from exc
+    if not scope.allows_model(body.model.name):
+        raise ApiError(403, f"this token may not create sessions for model {body.model.name!r}")
+    wanted = SessionRequest(
+        owner=scope.key_id,
+        model=body.model.name,
+        version=body.model.version,
+        max_duration_s=scope.max_session_duration_s,
+    )
+    host = await registry_of(request).start_session(wanted)
     return JSONResponse(await cloud_descriptor(host), status_code=201)
 
 
-async def _owned_host(request: Request) -> AnyHost:
+async def _owned_host(request: Request) -> SessionHost:
     check_api_version(request)
     scope = await bearer_scope(request)
     session_id = request.path_params["session_id"]

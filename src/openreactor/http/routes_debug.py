@@ -10,9 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import local_registry_of
+from openreactor.http.access import registry_of
 from openreactor.transport.peer import open_peer_connections
-from openreactor.workers.pool import WorkerRegistry
 
 EXECUTOR_THREAD_PREFIX = "asyncio_"
 """Names of the event loop's default executor threads; that pool keeps its threads once started."""
@@ -26,20 +25,18 @@ def _open_fds() -> int:
 
 
 async def resources(request: Request) -> Response:
-    registry = local_registry_of(request)
+    tasks = len(asyncio.all_tasks())
     threads = threading.enumerate()
+    peers = open_peer_connections()
+    status = await registry_of(request).debug_status()
     return JSONResponse(
         {
-            "asyncio_tasks": len(asyncio.all_tasks()),
+            "asyncio_tasks": tasks,
             "threads": len(threads),
             "executor_threads": sum(1 for t in threads if t.name.startswith(EXECUTOR_THREAD_PREFIX)),
-            "peer_connections": open_peer_connections(),
-            "sessions": (
-                len(registry.live_sessions())
-                if isinstance(registry, WorkerRegistry)
-                else (0 if registry.running is None else 1)
-            ),
-            "upload_files": await registry.count_upload_files(),
+            "peer_connections": peers,
+            "sessions": status.sessions,
+            "upload_files": status.upload_files,
             "open_fds": _open_fds(),
         }
     )
@@ -47,10 +44,8 @@ async def resources(request: Request) -> Response:
 
 async def workers(request: Request) -> Response:
     """``serve --workers N``: each worker process (pid, session) and the pool's limits."""
-    registry = local_registry_of(request)
-    if not isinstance(registry, WorkerRegistry):
-        return JSONResponse({"workers": []})
-    return JSONResponse(registry.workers_status())
+    status = await registry_of(request).debug_status()
+    return JSONResponse(status.workers if status.workers is not None else {"workers": []})
 
 
 routes = [Route("/debug/resources", resources, methods=["GET"])]

@@ -6,17 +6,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from openreactor.http.access import registry_of
 from openreactor.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from openreactor.metrics_merge import merge_expositions
-from openreactor.workers.pool import WorkerRegistry
 
 
 async def metrics(request: Request) -> Response:
     """This process's metrics; with worker processes, theirs too (each sample labelled ``worker``)."""
     server_metrics: ServerMetrics = request.app.state.metrics
-    registry = getattr(request.app.state, "registry", None)
-    if isinstance(registry, WorkerRegistry):
-        sources = [("front", server_metrics.render().decode()), *await registry.worker_expositions()]
+    others = await registry_of(request).metrics_sources()
+    if others is not None:
+        sources = [("front", server_metrics.render().decode()), *others]
         return Response(merge_expositions(sources), media_type=CONTENT_TYPE_LATEST)
     return Response(server_metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

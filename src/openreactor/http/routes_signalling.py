@@ -8,24 +8,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from openreactor.http.access import AnyHost, live_host
+from openreactor.http.access import live_host
+from openreactor.http.bodies import Candidates, NewConnection, Offer, read_body
 from openreactor.http.errors import ApiError
-from openreactor.http.request_parsing import check_api_version, check_webrtc_version, json_object
+from openreactor.http.request_parsing import check_api_version, check_webrtc_version
 from openreactor.ice import client_ice_servers
-from openreactor.session_host import (
-    LEGACY_CONNECTION_ID,
-    ConnectionLimitError,
-    OfferError,
-    SessionClosedError,
-    UnknownConnectionError,
-)
-from openreactor.transport.peer import TrackMapping
-from openreactor.workers.remote import WorkerUnavailableError
+from openreactor.session_host import LEGACY_CONNECTION_ID, SessionHost
 
 BASE = "/sessions/{session_id}/transport/webrtc"
 
 
-async def _host(request: Request) -> AnyHost:
+async def _host(request: Request) -> SessionHost:
     check_api_version(request)
     check_webrtc_version(request)
     return await live_host(request)
@@ -42,34 +35,6 @@ def _cid(request: Request) -> int:
     return cid
 
 
-def _translate(exc: Exception) -> ApiError:
-    if isinstance(exc, UnknownConnectionError):
-        return ApiError(404, str(exc))
-    if isinstance(exc, WorkerUnavailableError):
-        # Its worker did not answer: a dead one is reaped within seconds (then 404), a slow or
-        # briefly unreachable one answers the retry.
-        return ApiError(503, str(exc), {"Retry-After": "1"})
-    if isinstance(exc, SessionClosedError):
-        return ApiError(404, str(exc))
-    if isinstance(exc, ConnectionLimitError):
-        return ApiError(503, str(exc), {"Retry-After": "1"})
-    if isinstance(exc, OfferError):
-        return ApiError(400, str(exc))
-    raise exc
-
-
-async def _offer_body(request: Request) -> tuple[str, list[TrackMapping]]:
-    body = await json_object(request, allow_empty=False)
-    sdp = body.get("sdp_offer", body.get("sdp"))
-    if not isinstance(sdp, str) or not sdp.strip():
-        raise ApiError(400, "the body needs an 'sdp_offer' string")
-    try:
-        mapping = TrackMapping.parse_list(body.get("track_mapping"))
-    except OfferError as exc:
-        raise ApiError(400, str(exc)) from exc
-    return sdp, mapping
-
-
 async def ice_servers(request: Request) -> Response:
     host = await _host(request)
     # Fresh TURN credentials per request, labelled with the session for the TURN server's log.
@@ -79,46 +44,31 @@ async def ice_servers(request: Request) -> Response:
 
 async def create_connection(request: Request) -> Response:
     host = await _host(request)
-    await json_object(request)
-    try:
-        cid, track_map = await host.create_connection()
-    except Exception as exc:
-        raise _translate(exc) from exc
+    await read_body(request, NewConnection)
+    cid, track_map = await host.create_connection()
     return JSONResponse({"connection_id": cid, "track_map": track_map}, status_code=201)
 
 
 async def offer(request: Request) -> Response:
     host = await _host(request)
     cid = _cid(request)
-    sdp, mapping = await _offer_body(request)
-    try:
-        # The answer is built here, so the client's first poll finds it.
-        await host.offer(cid, sdp, mapping)
-    except Exception as exc:
-        raise _translate(exc) from exc
+    body = await read_body(request, Offer)
+    # The answer is built here, so the client's first poll finds it.
+    await host.offer(cid, body.sdp_offer, body.mapping())
     return JSONResponse({"connection_id": cid}, status_code=202)
 
 
-async def _answer_response(host: AnyHost, cid: int) -> Response:
+async def _answer_response(host: SessionHost, cid: int) -> Response:
     """202 while the answer is pending, else 200 with it (repeated until the next offer)."""
-    try:
-        answer = await host.answer(cid)
-    except Exception as exc:
-        raise _translate(exc) from exc
+    answer = await host.answer(cid)
     if answer is None:
         return Response(status_code=202)
     return JSONResponse({"sdp_answer": answer, "connection_id": cid})
 
 
-async def _candidates_response(request: Request, host: AnyHost, cid: int) -> Response:
-    body = await json_object(request, allow_empty=False)
-    candidates = body.get("candidates", [])
-    if not isinstance(candidates, list):
-        raise ApiError(400, "'candidates' must be a list")
-    try:
-        await host.add_candidates(cid, candidates)
-    except Exception as exc:
-        raise _translate(exc) from exc
+async def _candidates_response(request: Request, host: SessionHost, cid: int) -> Response:
+    body = await read_body(request, Candidates)
+    await host.add_candidates(cid, body.candidates)
     return Response(status_code=202)
 
 
@@ -135,11 +85,8 @@ async def ice_candidates(request: Request) -> Response:
 
 async def legacy_offer(request: Request) -> Response:
     host = await _host(request)
-    sdp, mapping = await _offer_body(request)
-    try:
-        await host.offer(LEGACY_CONNECTION_ID, sdp, mapping, create=True, wire="v0")
-    except Exception as exc:
-        raise _translate(exc) from exc
+    body = await read_body(request, Offer)
+    await host.offer(LEGACY_CONNECTION_ID, body.sdp_offer, body.mapping(), create=True, wire="v0")
     return JSONResponse({"connection_id": LEGACY_CONNECTION_ID}, status_code=202)
 
 

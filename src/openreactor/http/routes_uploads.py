@@ -12,57 +12,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from openreactor.http.access import live_host, registry_of
+from openreactor.http.bodies import DEFAULT_MIME_TYPE, CreateUpload, read_body
 from openreactor.http.errors import ApiError
-from openreactor.http.request_parsing import check_api_version, json_object
-from openreactor.session_host import SessionClosedError
-from openreactor.sessions.uploads import (
-    UnknownUploadError,
-    UploadConflictError,
-    UploadError,
-    UploadSizeError,
-    UploadStorageError,
-    UploadTooLargeError,
-)
-
-DEFAULT_MIME_TYPE = "application/octet-stream"
-MAX_NAME_BYTES = 1024
-
-
-def _status_of(exc: UploadError) -> int:
-    if isinstance(exc, UnknownUploadError):
-        return 404
-    if isinstance(exc, UploadConflictError):
-        return 409
-    if isinstance(exc, UploadTooLargeError):
-        return 413
-    if isinstance(exc, UploadStorageError):
-        # 507, not 413: the file is not too large, the server is out of room. Clients read 5xx as
-        # retryable (reactor-sdk: SERVER_ERROR); 413 would tell them never to send this file again.
-        return 507
-    if isinstance(exc, UploadSizeError):
-        return 400
-    return 400
+from openreactor.http.request_parsing import check_api_version
 
 
 async def create_upload(request: Request) -> Response:
     check_api_version(request)
     host = await live_host(request)
-    body = await json_object(request, allow_empty=False)
-    name, size, mime_type = body.get("name"), body.get("size"), body.get("mime_type", DEFAULT_MIME_TYPE)
-    if not isinstance(name, str) or not name or len(name.encode()) > MAX_NAME_BYTES:
-        raise ApiError(400, f"'name' must be a non-empty string of at most {MAX_NAME_BYTES} bytes")
-    if isinstance(size, float) and size.is_integer():
-        size = int(size)
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ApiError(400, "'size' must be a non-negative integer (bytes)")
-    if not isinstance(mime_type, str):
-        raise ApiError(400, "'mime_type' must be a string")
-    try:
-        slot = await host.create_upload(name, size, mime_type or DEFAULT_MIME_TYPE)
-    except UploadError as exc:
-        raise ApiError(_status_of(exc), exc.message) from exc
-    except SessionClosedError as exc:
-        raise ApiError(404, str(exc)) from exc
+    body = await read_body(request, CreateUpload)
+    slot = await host.create_upload(body.name, body.size, body.mime_type or DEFAULT_MIME_TYPE)
     return JSONResponse(
         {
             "presigned_id": slot.upload_id,
@@ -85,10 +44,7 @@ async def upload_bytes(request: Request) -> Response:
             length = int(raw_length)
         except ValueError as exc:
             raise ApiError(400, f"malformed Content-Length {raw_length!r}") from exc
-    try:
-        slot = await host.receive_upload(upload_id, request.stream(), length)
-    except UploadError as exc:
-        raise ApiError(_status_of(exc), exc.message) from exc
+    slot = await host.receive_upload(upload_id, request.stream(), length)
     return JSONResponse({"upload_id": slot.upload_id, "size": slot.size})
 
 

@@ -20,16 +20,25 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from openreactor.metrics import ServerMetrics
 from openreactor.models.api import Model
-from openreactor.registry import ENDED_SESSIONS_KEPT, SessionBusyError, check_model
-from openreactor.session_host import SessionHost
+from openreactor.registry import ENDED_SESSIONS_KEPT, check_model, serving_health
+from openreactor.session_host import (
+    DebugStatus,
+    SessionBusyError,
+    SessionHost,
+    SessionLimitError,
+    SessionRequest,
+    WorkerUnavailableError,
+)
 from openreactor.sessions.session import EndReason
 from openreactor.settings import Settings
+from openreactor.workers import rpc
 from openreactor.workers.remote import RemoteSessionHost
 from openreactor.workers.settings_codec import dump_settings
 
@@ -40,10 +49,6 @@ DEFAULT_MAX_SESSION_DURATION_S = 1200.0
 WORKER_START_TIMEOUT_S = 60.0
 WORKER_CALL_TIMEOUT_S = 10.0
 STOP_GRACE_S = 10.0
-
-
-class SessionLimitError(SessionBusyError):
-    """The caller's API key already holds its maximum of concurrent sessions."""
 
 
 class Worker:
@@ -80,7 +85,7 @@ class Worker:
 
 
 class WorkerRegistry:
-    """Sessions on a pool of worker processes; the same calls the routes make of ``LocalRegistry``."""
+    """Sessions on a pool of worker processes (a ``SessionRegistry``, as ``LocalRegistry`` is)."""
 
     def __init__(
         self, model: type[Model], settings: Settings, *, metrics: ServerMetrics | None = None
@@ -193,19 +198,12 @@ class WorkerRegistry:
         while len(self.ended) > ENDED_SESSIONS_KEPT:
             self.ended.pop(next(iter(self.ended)))
 
-    async def start_session(
-        self,
-        owner: str | None = None,
-        *,
-        model: str | None = None,
-        version: str | None = None,
-        session_id: str | None = None,
-        max_duration_s: float | None = None,
-    ) -> RemoteSessionHost:
+    async def start_session(self, request: SessionRequest) -> RemoteSessionHost:
         """A new session on a free worker; ``SessionBusyError`` when none is free or the key is at its limit."""
+        owner = request.owner
         if self.shutting_down:
             raise SessionBusyError("cannot start session while shutting down")
-        check_model(self.model, model, version)
+        check_model(self.model, request.model, request.version)
         live = self.live_sessions()
         if owner is None and self.running is not None:
             raise SessionBusyError("cannot start session while a local session runs")
@@ -215,29 +213,28 @@ class WorkerRegistry:
         worker = next((w for w in self.workers if w.free), None)
         if worker is None or worker.pid is None:
             raise SessionBusyError(f"all {len(self.workers)} workers are busy")
-        session_id = session_id or str(uuid.uuid4())
-        duration = min(max_duration_s or self.max_session_duration_s, self.max_session_duration_s)
+        session_id = request.session_id or str(uuid.uuid4())
+        duration = min(request.max_duration_s or self.max_session_duration_s, self.max_session_duration_s)
         # Claimed before the first await, so concurrent requests never pick the same worker.
         worker.host = placeholder = RemoteSessionHost(
             session_id, self._client_for(worker), "http://worker", {"state": "waiting"}, owner=owner
         )
         try:
-            response = await self._client_for(worker).post(
-                "http://worker/sessions",
-                json={"session_id": session_id, "max_duration_s": duration},
+            descriptor = await rpc.start_session(
+                self._client_for(worker),
+                "http://worker",
+                replace(request, session_id=session_id, max_duration_s=duration),
+                who=f"worker {worker.index}",
                 timeout=WORKER_CALL_TIMEOUT_S,
             )
-        except httpx.HTTPError as exc:
+        except SessionBusyError:
             worker.host = None
-            raise SessionBusyError(f"worker {worker.index} did not answer") from exc
-        if response.status_code != 201:
-            worker.host = None
-            raise SessionBusyError(f"worker {worker.index} refused: {response.text}")
+            raise
         host = RemoteSessionHost(
             session_id,
             self._client_for(worker),
             "http://worker",
-            response.json(),
+            descriptor,
             owner=owner,
             worker_pid=worker.pid,
         )
@@ -293,8 +290,18 @@ class WorkerRegistry:
                         self._schema = dict(response.json())
                         break
         if self._schema is None:
-            raise SessionBusyError("no worker process answered for the model's schema")
+            raise WorkerUnavailableError("no worker process answered for the model's schema")
         return self._schema
+
+    async def health(self) -> tuple[int, dict[str, Any]]:
+        return serving_health(self.shutting_down, self.running)
+
+    async def metrics_sources(self) -> list[tuple[str, str]] | None:
+        return await self.worker_expositions()
+
+    async def debug_status(self) -> DebugStatus:
+        sessions = len(self.live_sessions())
+        return DebugStatus(sessions, await self._count_upload_files(), workers=self.workers_status())
 
     async def worker_expositions(self) -> list[tuple[str, str]]:
         """Each ready worker's ``/metrics`` text, labelled with its index."""
@@ -308,7 +315,7 @@ class WorkerRegistry:
                     out.append((str(worker.index), response.text))
         return out
 
-    async def count_upload_files(self) -> int:
+    async def _count_upload_files(self) -> int:
         """Files in every worker's upload folder (for leak checks)."""
         total = 0
         for worker in self.workers:
@@ -355,3 +362,4 @@ class WorkerRegistry:
             if worker.client is not None:
                 await worker.client.aclose()
         shutil.rmtree(self._dir, ignore_errors=True)
+

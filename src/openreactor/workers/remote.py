@@ -1,39 +1,25 @@
 """``RemoteSessionHost``: the ``SessionHost`` interface, served by another process over HTTP.
 
 The other process is a worker process behind a unix socket (``serve --workers N``) or a worker
-node on another machine (``openreactor coordinator``); both serve the same internal API
-(``worker_app``), one ``POST /sessions/{sid}/{method}`` per interface call. ``closed`` and the end
-reason are the caller's own record, so a host whose worker died still answers (state ``closed``).
+node on another machine (``openreactor coordinator``); both serve the internal API of ``rpc``,
+and each interface call here is one entry of ``rpc.METHODS``. ``closed`` and the end reason are
+the caller's own record, so a host whose worker died still answers (state ``closed``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import httpx
 
-from openreactor.session_host import (
-    ConnectionLimitError,
-    SessionClosedError,
-    UnknownConnectionError,
-)
+from openreactor.session_host import SessionClosedError, WorkerUnavailableError
 from openreactor.sessions.session import EndReason, SessionState
-from openreactor.sessions.uploads import (
-    UnknownUploadError,
-    UnresolvedUploadError,
-    UploadConflictError,
-    UploadError,
-    UploadSizeError,
-    UploadSlot,
-    UploadStorageError,
-    UploadTooLargeError,
-)
-from openreactor.transport.peer import OfferError, TrackMapping
+from openreactor.sessions.uploads import UnknownUploadError, UploadSlot
+from openreactor.transport.peer import TrackMapping
+from openreactor.workers import rpc
 from reactor_protocol.messages import WireVersion
 
 CALL_TIMEOUT_S = 15.0
@@ -41,48 +27,8 @@ CALL_TIMEOUT_S = 15.0
 NO_TIMEOUT = httpx.Timeout(None)
 """For ``wait_closed`` (a long poll) and upload bodies (as long as the client takes to send)."""
 
-_ERRORS: dict[str, Callable[[str], Exception]] = {
-    "UnknownConnectionError": UnknownConnectionError,
-    "SessionClosedError": SessionClosedError,
-    "ConnectionLimitError": ConnectionLimitError,
-    "OfferError": OfferError,
-    "UploadError": UploadError,
-    "UnknownUploadError": UnknownUploadError,
-    "UploadConflictError": UploadConflictError,
-    "UploadSizeError": UploadSizeError,
-    "UploadTooLargeError": UploadTooLargeError,
-    "UploadStorageError": UploadStorageError,
-    "UnresolvedUploadError": UnresolvedUploadError,
-}
-
-
-class WorkerUnavailableError(SessionClosedError):
-    """The session's worker did not answer: it died (the session is over) or is briefly unreachable."""
-
-
-def _raise_for(response: httpx.Response) -> Any:
-    if response.status_code < 300:
-        return response.json().get("result")
-    try:
-        body = response.json()
-        name, message = str(body.get("error")), str(body.get("message"))
-    except ValueError:
-        name, message = "", response.text
-    factory = _ERRORS.get(name)
-    if factory is None:
-        raise SessionClosedError(f"worker refused: {message}")
-    raise factory(message)
-
-
-def slot_from_json(data: dict[str, Any]) -> UploadSlot:
-    return UploadSlot(
-        upload_id=data["upload_id"],
-        name=data["name"],
-        mime_type=data["mime_type"],
-        size=int(data["size"]),
-        path=Path(data["path"]),
-        issued_at=float(data.get("issued_at", time.time())),
-    )
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 class RemoteSessionView:
@@ -172,28 +118,26 @@ class RemoteSessionHost:
 
     # -- calls -----------------------------------------------------------------------------------
 
-    async def _call(
-        self, method: str, body: dict[str, Any] | None = None, timeout: httpx.Timeout | float = CALL_TIMEOUT_S
-    ) -> Any:
+    async def _call(self, method: rpc.Method[A, R], args: A) -> R:
         if self.closed:
             raise SessionClosedError(f"session {self.session_id} has ended ({self.session.end_reason})")
         try:
             response = await self._client.post(
-                f"{self._session_url}/{method}", json=body or {}, timeout=timeout
+                f"{self._session_url}/{method.name}",
+                json=rpc.encode(args),
+                timeout=NO_TIMEOUT if method.long_poll else CALL_TIMEOUT_S,
             )
         except httpx.HTTPError as exc:
             raise WorkerUnavailableError(f"the worker of session {self.session_id} did not answer") from exc
-        return _raise_for(response)
+        return method.decode_reply(rpc.result_of(response))
 
-    async def forward(
-        self, method: str, body: bytes, timeout: httpx.Timeout | float = CALL_TIMEOUT_S
-    ) -> httpx.Response:
+    async def forward(self, method: str, body: bytes, timeout: float | None) -> httpx.Response:
         """One call with its JSON body passed through unread (a worker node relaying a coordinator)."""
         return await self._client.post(
             f"{self._session_url}/{method}",
             content=body,
             headers={"content-type": "application/json"},
-            timeout=timeout,
+            timeout=httpx.Timeout(timeout),
         )
 
     async def limit_duration(self, seconds: float) -> None:
@@ -201,12 +145,12 @@ class RemoteSessionHost:
         if self._duration_limit is not None and self._duration_limit <= seconds:
             return
         self._duration_limit = seconds
-        await self._call("limit_duration", {"seconds": seconds})
+        await self._call(rpc.LIMIT_DURATION, rpc.DurationArgs(seconds))
 
     async def describe(self) -> dict[str, Any]:
         if not self.closed:
             try:
-                described: dict[str, Any] = await self._call("describe")
+                described = await self._call(rpc.DESCRIBE, rpc.NoArgs())
             except SessionClosedError:
                 pass
             else:
@@ -216,8 +160,8 @@ class RemoteSessionHost:
         return dict(self._descriptor)
 
     async def create_connection(self) -> tuple[int, dict[str, Any]]:
-        result = await self._call("create_connection")
-        return int(result["connection_id"]), dict(result["track_map"])
+        made = await self._call(rpc.CREATE_CONNECTION, rpc.NoArgs())
+        return made.connection_id, made.track_map
 
     async def offer(
         self,
@@ -228,33 +172,23 @@ class RemoteSessionHost:
         create: bool = False,
         wire: WireVersion | None = None,
     ) -> str:
-        body = {
-            "connection_id": connection_id,
-            "sdp": sdp,
-            "mapping": [asdict(m) for m in mapping],
-            "create": create,
-            "wire": wire,
-        }
-        return str(await self._call("offer", body))
+        return await self._call(rpc.OFFER, rpc.OfferArgs(connection_id, sdp, mapping, create, wire))
 
     async def answer(self, connection_id: int) -> str | None:
-        result = await self._call("answer", {"connection_id": connection_id})
-        return None if result is None else str(result)
+        return await self._call(rpc.ANSWER, rpc.ConnectionArgs(connection_id))
 
     async def add_candidates(self, connection_id: int, candidates: list[dict[str, Any]]) -> None:
-        await self._call("add_candidates", {"connection_id": connection_id, "candidates": candidates})
+        await self._call(rpc.ADD_CANDIDATES, rpc.CandidatesArgs(connection_id, candidates))
 
     async def create_upload(self, name: str, size: int, mime_type: str) -> UploadSlot:
-        return slot_from_json(
-            await self._call("create_upload", {"name": name, "size": size, "mime_type": mime_type})
-        )
+        return (await self._call(rpc.CREATE_UPLOAD, rpc.UploadArgs(name, size, mime_type))).slot()
 
     async def receive_upload(
         self, upload_id: str, chunks: AsyncIterator[bytes], declared_length: int | None
     ) -> UploadSlot:
         if self.closed:
             raise UnknownUploadError(f"no upload {upload_id}: the session has ended")
-        headers = {} if declared_length is None else {"x-declared-length": str(declared_length)}
+        headers = {} if declared_length is None else {rpc.DECLARED_LENGTH: str(declared_length)}
         try:
             response = await self._client.put(
                 f"{self.base_url}/uploads/{upload_id}", content=chunks, headers=headers, timeout=NO_TIMEOUT
@@ -262,7 +196,7 @@ class RemoteSessionHost:
         except httpx.HTTPError as exc:
             raise UnknownUploadError(f"no upload {upload_id}: the session's worker did not answer") from exc
         try:
-            return slot_from_json(_raise_for(response))
+            return rpc.decode(rpc.SlotRecord, rpc.result_of(response)).slot()
         except SessionClosedError as exc:
             raise UnknownUploadError(f"no upload {upload_id}: the session has ended") from exc
 
@@ -271,7 +205,7 @@ class RemoteSessionHost:
             return
         self.session.end_reason = self.session.end_reason or reason
         try:
-            await self._call("stop", {"reason": reason})
+            await self._call(rpc.STOP, rpc.StopArgs(reason))
         except SessionClosedError:
             pass
         self.mark_closed(reason)
@@ -282,6 +216,7 @@ class RemoteSessionHost:
     async def watch(self) -> str | None:
         """Wait (on the worker) until the session ends; its end reason, or ``None`` if the worker went away."""
         try:
-            return str(await self._call("wait_closed", timeout=NO_TIMEOUT) or EndReason.CLIENT_ENDED)
+            reason = await self._call(rpc.WAIT_CLOSED, rpc.NoArgs())
+            return str(reason or EndReason.CLIENT_ENDED)
         except SessionClosedError:
             return None

@@ -1,9 +1,10 @@
 """The worker process: the model loaded once, one session at a time, served on a unix socket.
 
-``python -m openreactor worker-process --socket PATH --settings JSON`` runs :func:`run_worker`. The
-internal API mirrors the ``SessionHost`` methods one to one; refusals carry the name of the
-exception the in-process host raised, so the front's ``RemoteSessionHost`` raises the same one.
-Nothing here is reachable from outside the machine (a unix socket only the front knows).
+``python -m openreactor worker-process --socket PATH --settings JSON`` runs :func:`run_worker`. It
+serves the internal API of ``rpc``: each ``SessionHost`` call is dispatched from ``rpc.METHODS``
+to the ``InProcessSessionHost``; refusals carry the name of the exception the host raised, so the
+front's ``RemoteSessionHost`` raises the same one. Nothing here is reachable from outside the
+machine (a unix socket only the front knows).
 
 A session that ends with ``model_timeout`` or ``memory_limit`` leaves this process unfit for the
 next one (a model thread Python cannot kill, memory the model may still hold), so the worker then
@@ -19,7 +20,6 @@ import os
 import shutil
 import signal
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,28 +34,13 @@ from openreactor.metrics import CONTENT_TYPE_LATEST, ServerMetrics
 from openreactor.models.api import Model
 from openreactor.models.loader import load_model
 from openreactor.models.schema import openapi_document
-from openreactor.session_host import (
-    ConnectionLimitError,
-    InProcessSessionHost,
-    SessionClosedError,
-    UnknownConnectionError,
-)
+from openreactor.session_host import InProcessSessionHost, SessionClosedError, SessionRequest
 from openreactor.sessions.session import EndReason
-from openreactor.sessions.uploads import UploadError, UploadSlot
 from openreactor.settings import Settings
-from openreactor.transport.peer import OfferError, TrackMapping
+from openreactor.workers import rpc
 from reactor_rtc import set_host_addresses
 
 log = logging.getLogger(__name__)
-
-FORWARDED_ERRORS = (
-    UnknownConnectionError,
-    SessionClosedError,
-    ConnectionLimitError,
-    OfferError,
-    UploadError,
-)
-"""Exceptions of the in-process host that travel to the front by class name."""
 
 UNFIT_AFTER = frozenset({EndReason.MODEL_TIMEOUT, EndReason.MEMORY_LIMIT})
 """End reasons after which this worker process exits rather than host another session."""
@@ -94,23 +79,6 @@ def _state(request: Request) -> WorkerState:
     return state
 
 
-def _refusal(exc: Exception) -> Response:
-    status = 409 if isinstance(exc, SessionClosedError | ConnectionLimitError) else 400
-    message = exc.message if isinstance(exc, UploadError) else str(exc)
-    return JSONResponse({"error": type(exc).__name__, "message": message}, status_code=status)
-
-
-def slot_json(slot: UploadSlot) -> dict[str, Any]:
-    return {
-        "upload_id": slot.upload_id,
-        "name": slot.name,
-        "mime_type": slot.mime_type,
-        "size": slot.size,
-        "path": str(slot.path),
-        "issued_at": slot.issued_at,
-    }
-
-
 async def health(request: Request) -> Response:
     host = _state(request).host
     busy = host is not None and not host.closed
@@ -130,82 +98,44 @@ async def metrics(request: Request) -> Response:
 
 async def start(request: Request) -> Response:
     state = _state(request)
-    body = await request.json()
+    wanted = rpc.decode(SessionRequest, await request.json())
     if state.host is not None and not state.host.closed:
-        return JSONResponse({"error": "Busy", "message": "this worker hosts a session"}, status_code=409)
-    session_id = str(body.get("session_id") or uuid.uuid4())
-    host = InProcessSessionHost(
-        session_id,
-        state.model,
-        state.settings,
-        uploads_dir=state.uploads_root / session_id,
-        metrics=state.metrics,
+        return rpc.refused("Busy", "this worker hosts a session", 409)
+    host = await InProcessSessionHost.open(
+        wanted, state.model, state.settings, uploads_root=state.uploads_root, metrics=state.metrics
     )
-    host.start()
-    if body.get("max_duration_s"):
-        await host.limit_duration(float(body["max_duration_s"]))
     state.host = host
     state.exit_watch = asyncio.create_task(_exit_if_unfit(host))
-    log.info("worker %d hosts session %s", os.getpid(), session_id)
+    log.info("worker %d hosts session %s", os.getpid(), host.session_id)
     return JSONResponse(await host.describe(), status_code=201)
 
 
 async def call(request: Request) -> Response:
-    """``POST /sessions/{sid}/{method}``: one ``SessionHost`` call, arguments in the JSON body."""
-    state = _state(request)
-    method = request.path_params["method"]
-    body: dict[str, Any] = await request.json() if method != "receive_upload" else {}
+    """``POST /sessions/{sid}/{method}``: one ``SessionHost`` call, its arguments in the JSON body."""
+    method = rpc.METHODS.get(request.path_params["method"])
+    if method is None:
+        return rpc.refused("NoSuchMethod", request.path_params["method"], 404)
+    args = method.decode_args(await request.json())
     try:
-        host = state.live(request.path_params["session_id"])
-        result: Any = None
-        if method == "describe":
-            result = await host.describe()
-        elif method == "create_connection":
-            cid, track_map = await host.create_connection()
-            result = {"connection_id": cid, "track_map": track_map}
-        elif method == "offer":
-            mapping = [TrackMapping(**m) for m in body.get("mapping", [])]
-            result = await host.offer(
-                int(body["connection_id"]),
-                str(body["sdp"]),
-                mapping,
-                create=bool(body.get("create")),
-                wire=body.get("wire"),
-            )
-        elif method == "answer":
-            result = await host.answer(int(body["connection_id"]))
-        elif method == "add_candidates":
-            await host.add_candidates(int(body["connection_id"]), list(body["candidates"]))
-        elif method == "create_upload":
-            result = slot_json(await host.create_upload(body["name"], int(body["size"]), body["mime_type"]))
-        elif method == "limit_duration":
-            await host.limit_duration(float(body["seconds"]))
-        elif method == "stop":
-            await host.stop(str(body.get("reason") or EndReason.CLIENT_ENDED))
-        elif method == "wait_closed":
-            await host.wait_closed()
-            result = host.session.end_reason
-        else:
-            return JSONResponse({"error": "NoSuchMethod", "message": method}, status_code=404)
-    except FORWARDED_ERRORS as exc:
-        return _refusal(exc)
-    return JSONResponse({"result": result})
+        result = await method.serve(_state(request).live(request.path_params["session_id"]), args)
+    except rpc.FORWARDED as exc:
+        return rpc.refusal(exc)
+    return JSONResponse({"result": rpc.encode(result)})
 
 
 async def upload_bytes(request: Request) -> Response:
-    state = _state(request)
     upload_id = request.path_params["upload_id"]
-    host = state.host
+    host = _state(request).host
     if request.method == "GET":
         return JSONResponse({"result": host is not None and host.has_upload(upload_id)})
-    raw = request.headers.get("x-declared-length")
+    raw = request.headers.get(rpc.DECLARED_LENGTH)
     try:
         if host is None:
             raise SessionClosedError("no session on this worker")
         slot = await host.receive_upload(upload_id, request.stream(), int(raw) if raw else None)
-    except FORWARDED_ERRORS as exc:
-        return _refusal(exc)
-    return JSONResponse({"result": slot_json(slot)})
+    except rpc.FORWARDED as exc:
+        return rpc.refusal(exc)
+    return JSONResponse({"result": rpc.encode(rpc.SlotRecord.of(slot))})
 
 
 def create_worker_app(settings: Settings, model: Model | None = None) -> Starlette:
@@ -223,12 +153,8 @@ def create_worker_app(settings: Settings, model: Model | None = None) -> Starlet
 
     return Starlette(
         routes=[
-            Route("/health", health, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
+            *rpc.routes(health=health, metrics=metrics, start=start, call=call, upload=upload_bytes),
             Route("/schema", schema, methods=["GET"]),
-            Route("/sessions", start, methods=["POST"]),
-            Route("/sessions/{session_id}/{method}", call, methods=["POST"]),
-            Route("/uploads/{upload_id}", upload_bytes, methods=["GET", "PUT"]),
         ],
         lifespan=lifespan,
     )
