@@ -43,7 +43,7 @@ latency (``set_value`` with unique values every ``--command-every`` seconds, unt
 frame whose probe code shows the value; decoded with ``decode_probe``). ``network`` adds what the
 client's RTP receiver saw: one-way delay (server send time from the RTP abs-send-time extension
 to the client's RTP processing), receive rate per second, NACKs, PLIs and REMB values it sent,
-jitter-buffer gaps given up on (SDK ``reactor_sdk.jitter``), plus the bottleneck queue's largest
+jitter-buffer gaps given up on (SDK: ``reactor_rtc.patches.receiver``), plus the bottleneck queue's largest
 backlog and its drops. Then a 1 s total outage (root qdisc on ``lo`` replaced by ``pfifo limit
 0``, which drops every packet; works with or without netem), the impairment is restored, and the
 time from restoring until frames flow again (first frame, first decodable frame, and the end of
@@ -330,7 +330,7 @@ class RtpProbe:
         receiver._send_rtcp_pli = send_pli  # type: ignore[method-assign]
         receiver._send_rtcp = send  # type: ignore[method-assign]
         try:  # the SDK's bounded jitter-buffer wait (absent in older SDKs)
-            from reactor_sdk.jitter import BoundedWaitJitterBuffer
+            from reactor_rtc.patches.receiver import BoundedWaitJitterBuffer
         except ImportError:
             return
         skip = BoundedWaitJitterBuffer._skip_gap

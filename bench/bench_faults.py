@@ -1,6 +1,6 @@
 """How fast the server reacts to faults and to SIGTERM, on real processes on loopback; prints JSON.
 
-The tests (``tests/server/test_faults.py``, ``test_session_lifecycle.py``, ``tests/cluster``)
+The tests (``tests/server/workers/test_faults.py``, ``test_session_lifecycle.py``, ``tests/server/cluster``)
 check *that* each reaction happens and that no deadline passes early; how long each one takes is
 measured here, ``--runs`` times (default 3), each on a fresh ``openreactor serve``:
 
@@ -12,7 +12,7 @@ measured here, ``--runs`` times (default 3), each on a fresh ``openreactor serve
 * ``memory_limit`` (``faulty_models:LeakOnCommand``, ``--max-session-memory-mb 150``): from the
   ``leak`` command to the end of the session;
 * ``client_timeout`` (``--liveness-timeout 2 --keepalive 2``): a client process (our SDK,
-  ``tests/server/sdk_client_process.py``) gets SIGKILL; until the session ends;
+  ``tests/support/sdk_client_process.py``) gets SIGKILL; until the session ends;
 * ``sigterm``: SIGTERM with our SDK's client streaming: until the server process has exited
   (and its exit status);
 * ``worker_lost`` (only where ``redis-server`` is installed): a cluster of two worker nodes and
@@ -54,8 +54,8 @@ from reactor_sdk import Reactor
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-TEST_MODELS = REPO / "tests" / "models"
-CLIENT_PROCESS = REPO / "tests" / "server" / "sdk_client_process.py"
+TEST_MODELS = REPO / "tests" / "support" / "models"
+CLIENT_PROCESS = REPO / "tests" / "support" / "sdk_client_process.py"
 STEP_TIMEOUT_S = 2.0
 MEMORY_LIMIT_MB = 150
 LIVENESS_S, KEEPALIVE_S = 2.0, 2.0

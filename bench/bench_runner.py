@@ -1,6 +1,6 @@
 """The model runner's pacing in real time, in process (no network, no encoder); prints JSON.
 
-``tests/models/test_runner.py`` checks the pacing on the runner's own clock (a virtual one, where
+``tests/server/models/test_runner.py`` checks the pacing on the runner's own clock (a virtual one, where
 every frame must land exactly on its tick). This measures how well that holds on the wall clock,
 on this machine, with the model on its real thread:
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import skip_unless_ci
+from support.servers import skip_unless_ci
 
 REPO = Path(__file__).resolve().parents[2]
 JS = REPO / "js"

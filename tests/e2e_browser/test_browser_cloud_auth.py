@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import REPO, ServerProcess, free_port, run_server, skip_unless_ci
+from support.paths import REPO
+from support.servers import ServerProcess, free_port, run_server, skip_unless_ci
 
 JS = REPO / "js"
 APP_SERVER = REPO / "examples" / "app_server" / "app.py"

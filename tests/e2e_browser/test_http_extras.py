@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import REPO, free_port
+from support.paths import REPO
+from support.servers import free_port
 
 OTHER = "http://evil.example"
 APP = "https://app.example"

@@ -56,7 +56,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 sys.path.append(str(REPO / "tests"))  # for the waiting helper
-from waiting import wait_until  # noqa: E402
+from support.waiting import wait_until  # noqa: E402
 
 
 def free_port(host: str) -> int:

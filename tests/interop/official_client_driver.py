@@ -40,7 +40,7 @@ public API is used. Waits are on the client's callbacks (``Recorder.wait_for``, 
 frame, status and message), bounded by ``WAIT_S`` only to report a failure; the seconds the
 result carries are for the reader (``bench/bench_official_reactions.py`` measures them), never
 asserted. This runs in the official client's interpreter, so it does not import
-``tests/waiting.py``: its ``wait_for`` reports ``False`` into the result instead of raising, and
+``tests/support/waiting.py``: its ``wait_for`` reports ``False`` into the result instead of raising, and
 the test decides.
 """
 

@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import NETNS_RUN, REPO, official_python, skip_unless_ci
+from support.paths import NETNS_RUN, REPO, official_python
+from support.servers import skip_unless_ci
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "netns_launcher.py"

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from conftest import NETNS_RUN, REPO, official_python, skip_unless_ci
+from support.paths import NETNS_RUN, REPO, official_python
+from support.servers import skip_unless_ci
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "turn_relay_launcher.py"

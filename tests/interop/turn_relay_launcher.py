@@ -42,7 +42,7 @@ from typing import Any
 
 from netns_launcher import free_port, http_status, tail
 
-from waiting import wait_until  # (tests/ is on the path: netns_launcher put it there)
+from support.waiting import wait_until  # (tests/ is on the path: netns_launcher put it there)
 
 REPO = Path(__file__).resolve().parents[2]
 MEDIA = "127.0.0.2"  # netns-run's veth: the server's ICE host address and coturn's relay address

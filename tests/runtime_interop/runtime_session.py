@@ -49,7 +49,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.append(str(HERE.parent))  # tests/, for the waiting helper
-from waiting import eventually, wait_until  # noqa: E402
+from support.waiting import eventually, wait_until  # noqa: E402
 
 MANIFEST = """\
 model:

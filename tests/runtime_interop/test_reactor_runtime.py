@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NETNS_RUN, REPO
+from support.paths import NETNS_RUN, REPO
 
 HERE = Path(__file__).resolve().parent
 SESSION = HERE / "runtime_session.py"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from reactor_sdk import Reactor, ReactorStatus
+from support.servers import ServerFactory
 
 PROBE = {"model": "probe", "width": 640, "height": 360, "fps": 30}
 
@@ -20,7 +22,7 @@ async def server_counts(url: str) -> dict[str, Any]:
         return dict(r.json())
 
 
-async def settle(url: str, ok, timeout: float = 20.0) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+async def settle(url: str, ok: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         counts = await server_counts(url)
@@ -33,7 +35,7 @@ def client_tasks() -> int:
     return len([t for t in asyncio.all_tasks() if not t.done()])
 
 
-async def test_reconnect_storm_and_double_disconnect_leak_nothing(server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_reconnect_storm_and_double_disconnect_leak_nothing(server_factory: ServerFactory) -> None:
     with server_factory(**PROBE, extra=["--debug-endpoints"]) as server:
         tasks_before, threads_before = client_tasks(), threading.active_count()
         frames: list[int] = []

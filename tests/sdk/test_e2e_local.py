@@ -14,10 +14,10 @@ import pytest
 
 from openreactor.models.builtin.probe_pattern import decode_probe
 from reactor_sdk import NotFoundError, Reactor, ReactorError, ReactorStatus, SessionTerminalError
+from support.servers import ServerFactory
 
 pytestmark = pytest.mark.timeout(90)
 
-ServerFactory = Any
 
 
 def client(url: str, model: str = "probe", **kw: Any) -> Reactor:

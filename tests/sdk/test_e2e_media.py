@@ -29,11 +29,11 @@ from reactor_sdk import (
     TrackDirection,
     TrackKind,
 )
-from waiting import eventually
+from support.servers import ServerFactory
+from support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(90)
 
-ServerFactory = Any
 
 
 def client(url: str, model: str = "probe", **kw: Any) -> Reactor:

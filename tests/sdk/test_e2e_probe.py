@@ -26,7 +26,7 @@ from reactor_sdk import (
     SessionTerminalError,
     frame_reader,
 )
-from waiting import eventually
+from support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ from reactor_protocol import codec_v1_protobuf as codec
 from reactor_protocol.messages import Channel, ClientStats, Envelope
 from reactor_sdk import ConnectionStats, InboundStream, InvalidStateError, OutboundStream, Reactor
 from reactor_sdk.stats import StatsSampler, client_stats_report
-from waiting import eventually
+from support.waiting import eventually
 
 
 def test_sampler_rates_from_byte_deltas() -> None:

@@ -4,7 +4,7 @@ Run inside ``netns-run`` (see test_seed_snippets.py): servers bind 127.0.0.2 and
 the SDK use ICE defaults, which in that namespace pick the veth's 127.0.0.2 — so the snippets
 need no networking arguments. Only the model name, the API key (from the environment, as the
 snippets read it) and what the run waits for (frames, replies, what a snippet printed: with
-``eventually`` from ``tests/waiting.py``) are filled in around them.
+``eventually`` from ``tests/support/waiting.py``) are filled in around them.
 
 Usage: seed_runner.py SNIPPETS_MD
 """
@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 
 sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests/, for the waiting helper
-from waiting import eventually, wait_until  # noqa: E402
+from support.waiting import eventually, wait_until  # noqa: E402
 
 HOST = "127.0.0.2"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import NETNS_RUN, REPO, SHARED
+from support.paths import NETNS_RUN, REPO, SHARED
 
 SNIPPETS = SHARED / "seed" / "snippets.md"
 
@@ -48,31 +48,31 @@ def ok(results: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
     return obs
 
 
-def test_p1_context_manager_connects_and_ends_the_session(results) -> None:  # type: ignore[no-untyped-def]
+def test_p1_context_manager_connects_and_ends_the_session(results: dict[str, dict[str, Any]]) -> None:
     obs = ok(results, "P1")
     assert obs["status_after"] == "disconnected"
     assert obs["server_session_after"] == 404  # the session this client created is gone
 
 
-def test_p2_frame_handler_prints_frames(results) -> None:  # type: ignore[no-untyped-def]
+def test_p2_frame_handler_prints_frames(results: dict[str, dict[str, Any]]) -> None:
     obs = ok(results, "P2")
     assert obs["stdout"].count("Frame: (360, 640, 3)") >= 20
 
 
-def test_p3_frame_works_with_pil_opencv_and_a_model(results, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+def test_p3_frame_works_with_pil_opencv_and_a_model(results: dict[str, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> None:
     obs = ok(results, "P3")
     assert obs["shape"] == [360, 640, 3]
     assert 0 < obs["result"] < 255
 
 
-def test_p4_ready_handler_sends_the_prompt(results) -> None:  # type: ignore[no-untyped-def]
+def test_p4_ready_handler_sends_the_prompt(results: dict[str, dict[str, Any]]) -> None:
     obs = ok(results, "P4")
     assert {"type": "echo", "data": {"command": "set_prompt", "data": {"prompt": "a forest at dawn"}}} in obs[
         "replies"
     ]
 
 
-def test_p5_uploads_from_path_bytes_and_file_object(results) -> None:  # type: ignore[no-untyped-def]
+def test_p5_uploads_from_path_bytes_and_file_object(results: dict[str, dict[str, Any]]) -> None:
     obs = ok(results, "P5")
     assert (
         obs["ref"]["name"] == "photo.jpg"
@@ -82,24 +82,24 @@ def test_p5_uploads_from_path_bytes_and_file_object(results) -> None:  # type: i
     assert "photo.jpg" in json.dumps(obs["reply"])
 
 
-def test_p6_error_handler_sees_a_recoverable_drop(results) -> None:  # type: ignore[no-untyped-def]
+def test_p6_error_handler_sees_a_recoverable_drop(results: dict[str, dict[str, Any]]) -> None:
     obs = ok(results, "P6")
     assert "[gpu:DISCONNECTED]" in obs["stdout"]
     assert "Retrying in 3s" in obs["stdout"]
 
 
-def test_p7_disconnect_terminates(results) -> None:  # type: ignore[no-untyped-def]
+def test_p7_disconnect_terminates(results: dict[str, dict[str, Any]]) -> None:
     obs = ok(results, "P7a")
     assert obs["status"] == "disconnected" and obs["session_id_after"] is None
 
 
-def test_p7_recoverable_disconnect_and_reconnect_keep_the_session(results) -> None:  # type: ignore[no-untyped-def]
+def test_p7_recoverable_disconnect_and_reconnect_keep_the_session(results: dict[str, dict[str, Any]]) -> None:
     obs = ok(results, "P7b")
     assert obs["same_session"] and obs["status"] == "ready"
     assert obs["frames_after_reconnect"] >= 10
 
 
-def test_p8_auto_reconnect_recipe(results) -> None:  # type: ignore[no-untyped-def]
+def test_p8_auto_reconnect_recipe(results: dict[str, dict[str, Any]]) -> None:
     obs = ok(results, "P8")
     assert obs["reconnected"] == "ready" and obs["same_session"]
     assert obs["frames_after"] >= 10

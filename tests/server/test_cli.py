@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from openreactor.cli import build_parser, main
+from support.paths import REPO
 
 
 def run_cli(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:

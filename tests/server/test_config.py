@@ -18,12 +18,12 @@ import pytest
 import openreactor.cli as cli_module
 import openreactor.config as config_module
 import openreactor.settings as settings_module
-from conftest import REPO
 from openreactor.cli import build_parser, serve_settings
 from openreactor.config import ConfigError, field_types, load_env, optional_inner, resolve_settings
 from openreactor.settings import Settings, setting, setting_specs
 from openreactor.workers import settings_codec
 from openreactor.workers.settings_codec import dump_settings, load_settings
+from support.paths import REPO
 
 
 def settings_for(argv: list[str], env: dict[str, str] | None = None) -> Settings:

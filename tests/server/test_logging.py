@@ -6,13 +6,13 @@ import json
 import logging
 
 import httpx
-from rtc_client import raw_client
 
-from conftest import ServerProcess
 from openreactor.logs import ContextFilter, JsonFormatter, log_context, redact
+from support.rtc_client import raw_client
+from support.servers import ServerFactory, ServerProcess
 
 
-def test_token_exchange_never_logs_the_key_or_the_jwt(server_factory) -> None:  # type: ignore[no-untyped-def]
+def test_token_exchange_never_logs_the_key_or_the_jwt(server_factory: ServerFactory) -> None:
     server: ServerProcess
     with server_factory(extra=["--log-level", "debug"]) as server:
         _, key = server.create_key()
@@ -28,7 +28,7 @@ def test_token_exchange_never_logs_the_key_or_the_jwt(server_factory) -> None:  
     assert token not in log and token.split(".")[2] not in log
 
 
-async def test_json_logs_carry_session_and_connection_ids(server_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_json_logs_carry_session_and_connection_ids(server_factory: ServerFactory) -> None:
     with server_factory(extra=["--log-format", "json"]) as server:
         async with raw_client(server.url) as c:
             sid, cid = c.session_id, c.connection_id

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from rtc_client import raw_client
 
 from openreactor.metrics import ServerMetrics, summarize_client_stats
 from reactor_protocol.messages import Channel, ClientStats, Command, Envelope, ResumeTrack
-from waiting import eventually
+from support.rtc_client import raw_client
+from support.waiting import eventually
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

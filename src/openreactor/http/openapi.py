@@ -4,8 +4,8 @@ Request bodies are described by their dataclasses (``http.bodies``: the schema t
 against); the operations and the response schemas are written here (PROTOCOL.md §2, §3, §7).
 :func:`openapi_document` keeps only the
 operations the app actually registers, so optional routes (``/debug/...``, the playground) appear
-exactly when they are served. ``tests/server/test_openapi.py`` checks that every registered route
-is described; ``tests/server/test_http_fuzz.py`` runs schemathesis against this document.
+exactly when they are served. ``tests/server/http/test_openapi.py`` checks that every registered route
+is described; ``tests/server/http/test_http_fuzz.py`` runs schemathesis against this document.
 
 Every refusal (4xx/5xx) has the body ``{"detail": "<text>"}`` (``openreactor.http.errors``).
 """

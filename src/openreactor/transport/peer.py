@@ -52,9 +52,6 @@ log = logging.getLogger(__name__)
 
 MAX_BUFFERED_CANDIDATES = 256
 
-_forward_bandwidth_estimates = forward_bandwidth_estimates
-"""The name ``tests/server/test_video_out.py`` imports; the patch lives in ``reactor_rtc.patches``."""
-
 _PEER_CONNECTIONS: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
 """Every RTCPeerConnection a Peer made (for resource accounting; closed ones fall out on GC)."""
 

@@ -1,7 +1,7 @@
 """Every place where we reach into aiortc's or aioice's internals, and nowhere else.
 
 Written against aiortc 1.16.0 (pinned in pyproject.toml) and aioice 0.13.0. When either changes,
-``tests/test_rtc_patches.py`` checks that each attribute below still exists, has the signature or
+``tests/rtc/test_rtc_patches.py`` checks that each attribute below still exists, has the signature or
 type we rely on, and that the patch still takes effect; read the module named here before bumping.
 
 =================  ================================================  =====================================

@@ -4,7 +4,7 @@
 listing them imports nothing, and ``--model probe`` imports the probe and nothing else (not the
 world renderer). :data:`BUILTIN_MODELS` maps a name to the class, importing its module on first
 access. To add a built-in: write its module here, then one :class:`BuiltinModel` line below
-(``tests/models/test_builtin_registry.py`` checks that the description matches the class's).
+(``tests/server/models/test_builtin_registry.py`` checks that the description matches the class's).
 """
 
 from __future__ import annotations
