@@ -153,8 +153,9 @@ class Settings:
     # -- ICE (docs/NETWORKING.md) --
     ice_host_addresses: tuple[str, ...] | None = setting(
         None,
-        "local address(es) ICE may offer (they must be on an interface), e.g. 127.0.0.1 on loopback "
-        "(default: every interface but loopback). Behind NAT see --ice-public",
+        "local address(es) ICE may offer (they must be on an interface). Default: this machine's "
+        "network interfaces but loopback (loopback only on a machine with nothing else); browsers skip "
+        "loopback candidates, so 127.0.0.1 suits Python clients and tests. Behind NAT see --ice-public",
         group="ICE (docs/NETWORKING.md)",
         flag="--ice-host",
         metavar="ADDR[,ADDR]",
