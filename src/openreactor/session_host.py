@@ -37,7 +37,12 @@ class UnknownConnectionError(LookupError):
 
 
 class SessionClosedError(RuntimeError):
-    pass
+    """The session has ended (or is not there); ``end_reason`` says why when it is known, and
+    travels with the refusal across the worker RPC so that every front records the same end."""
+
+    def __init__(self, message: str, end_reason: str | None = None) -> None:
+        super().__init__(message)
+        self.end_reason = end_reason
 
 
 class ConnectionLimitError(RuntimeError):
@@ -277,7 +282,9 @@ class InProcessSessionHost:
 
     def _check_open(self) -> None:
         if self.session.is_ending or self.session.is_closed:
-            raise SessionClosedError(f"session {self.session.id} has ended ({self.session.end_reason})")
+            raise SessionClosedError(
+                f"session {self.session.id} has ended ({self.session.end_reason})", self.session.end_reason
+            )
 
     async def create_connection(self) -> tuple[int, dict[str, Any]]:
         self._check_open()

@@ -244,8 +244,10 @@ async def call(request: Request) -> Response:
     session_id, method = request.path_params["session_id"], request.path_params["method"]
     host = await node.pool.get(session_id)
     if host is None or host.closed:
-        reason = host.end_reason if host is not None else "not on this worker"
-        return rpc.refusal(SessionClosedError(f"session {session_id} has ended ({reason})"))
+        reason = host.end_reason if host is not None else None
+        return rpc.refusal(
+            SessionClosedError(f"session {session_id} has ended ({reason or 'not on this worker'})", reason)
+        )
     try:
         response = await host.forward(
             method, await request.body(), timeout=rpc.timeout_of(method, RELAY_TIMEOUT_S)

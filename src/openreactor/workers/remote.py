@@ -120,7 +120,9 @@ class RemoteSessionHost:
 
     async def _call(self, method: rpc.Method[A, R], args: A) -> R:
         if self.closed:
-            raise SessionClosedError(f"session {self.session_id} has ended ({self.session.end_reason})")
+            raise SessionClosedError(
+                f"session {self.session_id} has ended ({self.session.end_reason})", self.session.end_reason
+            )
         try:
             response = await self._client.post(
                 f"{self._session_url}/{method.name}",
@@ -151,8 +153,11 @@ class RemoteSessionHost:
         if not self.closed:
             try:
                 described = await self._call(rpc.DESCRIBE, rpc.NoArgs())
-            except SessionClosedError:
-                pass
+            except SessionClosedError as exc:
+                # Ended where it runs, before this front heard of it (a coordinator's record can
+                # lag the worker by a heartbeat): say so now rather than the stale state.
+                if exc.end_reason:
+                    self.mark_closed(exc.end_reason)
             else:
                 self._descriptor = described
                 self.session.state = SessionState(described["state"])

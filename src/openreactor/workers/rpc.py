@@ -82,15 +82,19 @@ ERRORS: dict[str, type[Exception]] = {
 FORWARDED: tuple[type[Exception], ...] = tuple(ERRORS.values())
 
 
-def refused(name: str, message: str, status: int) -> Response:
-    return JSONResponse({"error": name, "message": message}, status_code=status)
+def refused(name: str, message: str, status: int, end_reason: str | None = None) -> Response:
+    body = {"error": name, "message": message}
+    if end_reason:
+        body["end_reason"] = end_reason  # a session that ended: why, for the caller's record
+    return JSONResponse(body, status_code=status)
 
 
 def refusal(exc: Exception) -> Response:
     """``exc`` as a refusal, named by its nearest class in :data:`ERRORS` (else its own name)."""
     name = next((c.__name__ for c in type(exc).__mro__ if c.__name__ in ERRORS), type(exc).__name__)
     status = 409 if isinstance(exc, SessionClosedError | ConnectionLimitError) else 400
-    return refused(name, exc.message if isinstance(exc, UploadError) else str(exc), status)
+    message = exc.message if isinstance(exc, UploadError) else str(exc)
+    return refused(name, message, status, exc.end_reason if isinstance(exc, SessionClosedError) else None)
 
 
 def result_of(response: httpx.Response) -> Any:
@@ -100,11 +104,14 @@ def result_of(response: httpx.Response) -> Any:
     try:
         body = response.json()
         name, message = str(body.get("error")), str(body.get("message"))
+        end_reason = body.get("end_reason")
     except ValueError:
-        name, message = "", response.text
+        name, message, end_reason = "", response.text, None
     error = ERRORS.get(name)
     if error is None:
         raise SessionClosedError(f"worker refused: {message}")
+    if error is SessionClosedError:
+        raise SessionClosedError(message, end_reason if isinstance(end_reason, str) else None)
     raise error(message)
 
 
