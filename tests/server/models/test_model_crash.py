@@ -1,8 +1,10 @@
-"""A model that raises in ``next_frame`` ends its session, and every client hears why."""
+"""A model that raises (in ``next_frame``, or inside a ``generate()`` stream of chunks) ends its
+session, every client hears why, and the server starts the next session."""
 
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from reactor_protocol.messages import Channel, Command, Envelope, Kind, Ping, SessionEnded
 from support.rtc_client import HEADERS, RawClient, is_error, raw_client
@@ -23,8 +25,11 @@ async def heard_the_crash(c: RawClient) -> None:
     assert "boom (on purpose)" in notice.payload.message  # type: ignore[union-attr]
 
 
-async def test_crash_reaches_every_client(server_factory: ServerFactory) -> None:
-    with server_factory(model="crashy_models:CrashOnCommand", width=None, height=None, fps=None) as server:
+@pytest.mark.parametrize(
+    ("model", "name"), [("crashy_models:CrashOnCommand", "crashy"), ("generating_models:ChunkCrash", "chunk_crash")]
+)
+async def test_crash_reaches_every_client(server_factory: ServerFactory, model: str, name: str) -> None:
+    with server_factory(model=model, width=None, height=None, fps=None) as server:
         async with raw_client(server.url) as first, raw_client(server.url, start=False) as second:
             for c in (first, second):
                 c.send(Envelope.notification(Channel.CONTROL, Ping()))
@@ -42,4 +47,4 @@ async def test_crash_reaches_every_client(server_factory: ServerFactory) -> None
                 assert (await http.post(signalling, json={})).status_code == 404
                 # The server itself is fine: a new session starts.
                 assert (await http.post("/start_session", json={})).status_code == 200
-        assert "model crashy crashed" in server.log()
+        assert f"model {name} crashed" in server.log()
