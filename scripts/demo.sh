@@ -30,7 +30,11 @@ fi
 # browser on this machine can use (browsers ignore loopback ICE candidates).
 .venv/bin/openreactor serve --model "$MODEL" --host 127.0.0.1 --port "$PORT" --log-level warning &
 SERVER=$!
-trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
+WATCHER=""
+# Whatever ends the demo (Ctrl-C, a SIGTERM to this script, the watcher exiting) stops both.
+trap 'kill -TERM $SERVER $WATCHER 2>/dev/null; wait 2>/dev/null' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 until .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/health", timeout=1)' "$URL" 2>/dev/null; do
     if ! kill -0 "$SERVER" 2>/dev/null; then
         wait "$SERVER" && status=0 || status=$?
@@ -40,4 +44,7 @@ until .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sy
     sleep 0.2
 done
 echo "playground: $URL/"
-.venv/bin/python examples/watch.py --model "$MODEL" --url "$URL" --out openreactor-frame.png "$@"
+# In the background with `wait`, so that a signal to this script is handled at once.
+.venv/bin/python examples/watch.py --model "$MODEL" --url "$URL" --out openreactor-frame.png "$@" &
+WATCHER=$!
+wait "$WATCHER"
