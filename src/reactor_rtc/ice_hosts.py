@@ -4,7 +4,7 @@ aioice gathers host candidates from every interface except 127.0.0.1 and ::1, an
 option to change that. Tests on loopback need 127.0.0.1, and a real deployment may want to pin
 one interface (or several). aioice's module-level ``get_host_addresses`` is the only seam, so
 :func:`set_host_addresses` installs a chooser there (:mod:`reactor_rtc.patches.ice`): with
-addresses configured it returns exactly those, otherwise it defers to aioice's own choice. The
+addresses configured it returns exactly those, otherwise :func:`default_host_addresses`. The
 setting is process-wide because ICE gathering is: it applies to every peer connection this process
 makes afterwards, server and clients alike.
 """
@@ -64,5 +64,5 @@ def host_addresses() -> list[str]:
 
 
 def configured_host_addresses() -> tuple[str, ...] | None:
-    """The addresses set with :func:`set_host_addresses`, or ``None`` for aioice's default."""
+    """The addresses set with :func:`set_host_addresses`, or ``None`` for :func:`default_host_addresses`."""
     return _configured
